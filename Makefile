@@ -1,0 +1,137 @@
+# Vigie — build, test, bench.
+#
+#   make            release build: build/vigied, build/vigie, build/libvigie.a
+#   make test       install deps, build with ASan+UBSan (LeakSanitizer on),
+#                   run every Criterion suite
+#   make run        install deps, build, load the bundled sample data, serve
+#   make bench      release build of the benchmark, run it (prints the table)
+#   make debug      -O0 -g build into build/debug/
+#   make format / make lint
+#
+# Flavours live in separate object trees so switching never mixes objects.
+
+CC      ?= cc
+PKGS    := libuv lmdb lua5.4 libcjson libcsv libcurl sqlite3
+# libcsv and lmdb ship no .pc file on Debian 12: fall back to plain -l flags.
+PC_CFLAGS := $(shell pkg-config --cflags libuv lua5.4 libcjson libcurl 2>/dev/null)
+PC_LIBS   := $(shell pkg-config --libs libuv lua5.4 libcjson libcurl 2>/dev/null)
+DEP_LIBS  := $(PC_LIBS) -llmdb -lcsv -lm -lpthread
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-unused-parameter
+BASE    := -std=c11 -D_GNU_SOURCE -Iinclude -Icore $(PC_CFLAGS) $(WARN) \
+           -fvisibility=hidden -MMD -MP
+
+FLAVOUR ?= release
+ifeq ($(FLAVOUR),release)
+  OPT := -O2 -g -DNDEBUG
+  OUT := build
+endif
+ifeq ($(FLAVOUR),debug)
+  OPT := -O0 -g
+  OUT := build/debug
+endif
+ifeq ($(FLAVOUR),san)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+         -fno-sanitize-recover=undefined
+  OUT := build/san
+endif
+CFLAGS  ?=
+CFLAGS  += $(BASE) $(OPT)
+LDFLAGS += $(filter -fsanitize=%,$(OPT))
+
+CORE_SRC := $(shell find core -name '*.c' -not -path 'core/cmd/*' | sort)
+CORE_OBJ := $(CORE_SRC:%.c=$(OUT)/obj/%.o)
+LIB      := $(OUT)/libvigie.a
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
+INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(OUT)/tests/%)
+
+.PHONY: all debug san test run bench deps format lint clean check-asserts
+
+all: $(OUT)/vigie $(OUT)/vigied $(LIB)
+
+debug:
+	@$(MAKE) --no-print-directory FLAVOUR=debug all
+san:
+	@$(MAKE) --no-print-directory FLAVOUR=san all
+
+$(OUT)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(OUT)/vigie: $(OUT)/obj/core/cmd/vigie.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+$(OUT)/vigied: $(OUT)/obj/core/cmd/vigied.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(OUT)/tests/test_%: $(OUT)/obj/tests/unit/test_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
+$(OUT)/tests/itest_%: $(OUT)/obj/tests/integration/itest_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
+
+$(OUT)/bench_store: $(OUT)/obj/tests/bench/bench_store.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lsqlite3
+
+deps:
+	@bash scripts/install-deps.sh
+
+# Tests run under AddressSanitizer, UndefinedBehaviorSanitizer and
+# LeakSanitizer (part of ASan on x86-64): a leak or UB fails the suite.
+TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            VIGIE_SHARED=$(abspath ../shared) VIGIE_ROOT=$(CURDIR)
+
+test: deps
+	@$(MAKE) --no-print-directory FLAVOUR=san check-asserts tests-build
+	@$(MAKE) --no-print-directory FLAVOUR=release all
+	@$(MAKE) --no-print-directory FLAVOUR=san tests-run
+
+.PHONY: tests-build tests-run
+tests-build: $(UNIT_BIN) $(OUT)/vigie
+tests-run: tests-build
+	@fail=0; total=0; \
+	for t in $(UNIT_BIN); do \
+	  total=$$((total+1)); \
+	  echo "== $$t"; \
+	  $(TEST_ENV) VIGIE_BIN=$(CURDIR)/$(OUT) $$t --jobs 2 || fail=$$((fail+1)); \
+	done; \
+	for t in tests/cli/*.sh; do \
+	  [ -f "$$t" ] || continue; total=$$((total+1)); echo "== $$t"; \
+	  $(TEST_ENV) VIGIE=$(CURDIR)/$(OUT)/vigie bash $$t || fail=$$((fail+1)); \
+	done; \
+	echo "test suites: $$((total-fail)) passed, $$fail failed"; \
+	[ $$fail -eq 0 ]
+
+# core/ uses VG_ASSERT / VG_FAILS_ASSERT, never a bare assert().
+check-asserts:
+	@! grep -rnE '^[[:space:]]*assert\(' core include || \
+	  (echo "bare assert() found: use VG_ASSERT"; exit 1)
+
+run: deps
+	@$(MAKE) --no-print-directory FLAVOUR=release all
+	@bash scripts/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory FLAVOUR=release $(OUT)/bench_store
+	$(OUT)/bench_store $(BENCH_ARGS)
+
+format:
+	clang-format -i $$(find core include tests -name '*.[ch]')
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --std=c11 --inline-suppr -Iinclude -Icore core
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,2 @@
+#include <stdio.h>
+int main(void){puts("vigied: not built yet");return 1;}

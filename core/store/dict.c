@@ -1,0 +1,292 @@
+/* In-memory dictionaries: codes <-> ids, levels, ranks, parents and
+ * members, loaded from the DB and reloaded when its generation counter
+ * moves (another batch defined indicators or territories). Every query
+ * and import goes through them, so lookups never touch LMDB. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+#include "vigie/common.h"
+
+void vg__dict_free(vg__dict *d)
+{
+	for (uint32_t i = 0; i < d->nterrs; i++)
+		free(d->terrs[i].members);
+	for (uint16_t l = 0; l < d->nlevels; l++)
+		free(d->level_terr[l]);
+	free(d->terrs);
+	free(d->inds);
+	free(d->levels);
+	free(d->level_len);
+	free(d->level_terr);
+	vg_strmap_free(&d->ind_map);
+	vg_strmap_free(&d->terr_map);
+	vg_strmap_free(&d->level_map);
+	memset(d, 0, sizeof(*d));
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Highest id + 1 of a DBI keyed by big-endian ids. */
+static int next_id(MDB_txn *txn, MDB_dbi dbi, uint32_t *n)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, dbi, &c);
+	if (rc)
+		return rc;
+	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND) {
+		*n = 1;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	*n = vg__get_be32(k.mv_data) + 1;
+	return 0;
+}
+
+static int load_levels(vg_store *s, MDB_txn *txn, vg__dict *d)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, s->level, &c);
+	if (rc)
+		return rc;
+	uint16_t max = 0;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint16_t id;
+		memcpy(&id, v.mv_data, 2);
+		if (id + 1 > max)
+			max = (uint16_t)(id + 1);
+	}
+	d->nlevels = max ? max : 1;
+	d->levels = calloc(d->nlevels, VG_LEVEL_MAX);
+	d->level_len = calloc(d->nlevels, sizeof(uint32_t));
+	d->level_terr = calloc(d->nlevels, sizeof(uint32_t *));
+	if (!d->levels || !d->level_len || !d->level_terr) {
+		mdb_cursor_close(c);
+		return ENOMEM;
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint16_t id;
+		memcpy(&id, v.mv_data, 2);
+		size_t n = k.mv_size < VG_LEVEL_MAX - 1 ? k.mv_size
+							: VG_LEVEL_MAX - 1;
+		memcpy(d->levels[id], k.mv_data, n);
+		d->levels[id][n] = '\0';
+		if (vg_strmap_put(&d->level_map, d->levels[id], id)) {
+			mdb_cursor_close(c);
+			return ENOMEM;
+		}
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int load_indicators(vg_store *s, MDB_txn *txn, vg__dict *d,
+			   vg_error *err)
+{
+	int rc = next_id(txn, s->ind, &d->ninds);
+	if (rc)
+		return rc;
+	d->inds = calloc(d->ninds, sizeof(*d->inds));
+	if (!d->inds)
+		return ENOMEM;
+	MDB_cursor *c;
+	MDB_val k, v;
+	if ((rc = mdb_cursor_open(txn, s->ind, &c)))
+		return rc;
+	vg_indicator ind;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint32_t id = vg__get_be32(k.mv_data);
+		if (vg__indicator_parse(v.mv_data, v.mv_size, &ind, err)) {
+			mdb_cursor_close(c);
+			return MDB_CORRUPTED;
+		}
+		memcpy(d->inds[id].code, ind.code, VG_CODE_MAX);
+		d->inds[id].periodicity = ind.periodicity;
+		if (vg_strmap_put(&d->ind_map, ind.code, id)) {
+			mdb_cursor_close(c);
+			return ENOMEM;
+		}
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int load_territories(vg_store *s, MDB_txn *txn, vg__dict *d,
+			    vg_error *err)
+{
+	int rc = next_id(txn, s->terr, &d->nterrs);
+	if (rc)
+		return rc;
+	d->terrs = calloc(d->nterrs, sizeof(*d->terrs));
+	if (!d->terrs)
+		return ENOMEM;
+	/* Records name parents and members by code: keep the parsed records
+	 * until every code has an id. */
+	vg_territory *recs = calloc(d->nterrs, sizeof(*recs));
+	if (!recs)
+		return ENOMEM;
+	MDB_cursor *c;
+	MDB_val k, v;
+	if ((rc = mdb_cursor_open(txn, s->terr, &c))) {
+		free(recs);
+		return rc;
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint32_t id = vg__get_be32(k.mv_data), rank = 0, lid;
+		vg__terr_entry *e = &d->terrs[id];
+		if (vg__territory_parse(v.mv_data, v.mv_size, &recs[id], &rank,
+					err) ||
+		    !vg_strmap_get(&d->level_map, recs[id].level, &lid)) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		memcpy(e->code, recs[id].code, VG_CODE_MAX);
+		e->level = (uint16_t)lid;
+		e->rank = rank;
+		if (rank + 1 > d->level_len[lid])
+			d->level_len[lid] = rank + 1;
+		if (vg_strmap_put(&d->terr_map, e->code, id)) {
+			rc = ENOMEM;
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	for (uint16_t l = 0; !rc && l < d->nlevels; l++) {
+		d->level_terr[l] = calloc(d->level_len[l] + 1, sizeof(uint32_t));
+		if (!d->level_terr[l])
+			rc = ENOMEM;
+	}
+	for (uint32_t id = 1; !rc && id < d->nterrs; id++) {
+		vg__terr_entry *e = &d->terrs[id];
+		vg_territory *t = &recs[id];
+		if (!e->code[0])
+			continue;
+		d->level_terr[e->level][e->rank] = id;
+		for (size_t i = 0; i < t->nparents; i++) {
+			uint32_t pid;
+			if (vg_strmap_get(&d->terr_map, t->parents[i], &pid))
+				e->parents[e->nparents++] = pid;
+		}
+		if (t->nmembers) {
+			e->members = malloc(t->nmembers * sizeof(uint32_t));
+			if (!e->members) {
+				rc = ENOMEM;
+				break;
+			}
+			for (size_t i = 0; i < t->nmembers; i++) {
+				uint32_t mid;
+				if (vg_strmap_get(&d->terr_map, t->members[i],
+						  &mid))
+					e->members[e->nmembers++] = mid;
+			}
+			qsort(e->members, e->nmembers, sizeof(uint32_t),
+			      cmp_u32);
+		}
+	}
+	for (uint32_t id = 0; id < d->nterrs; id++)
+		vg_territory_clear(&recs[id]);
+	free(recs);
+	return rc;
+}
+
+int vg__dict_load(vg_store *s, MDB_txn *txn, vg__dict *d, vg_error *err)
+{
+	memset(d, 0, sizeof(*d));
+	vg_strmap_init(&d->ind_map);
+	vg_strmap_init(&d->terr_map);
+	vg_strmap_init(&d->level_map);
+	int rc = vg__meta_get_u64(txn, s, "gen", &d->gen);
+	if (!rc)
+		rc = load_levels(s, txn, d);
+	if (!rc)
+		rc = load_indicators(s, txn, d, err);
+	if (!rc)
+		rc = load_territories(s, txn, d, err);
+	if (rc) {
+		vg__dict_free(d);
+		return vg__mdb_err(s, rc, "cannot load the dictionaries", err);
+	}
+	return 0;
+}
+
+int vg__dict_refresh(vg_store *s, vg_error *err)
+{
+	pthread_rwlock_rdlock(&s->lock);
+	MDB_txn *txn;
+	int rc = vg__txn_begin(s, MDB_RDONLY, &txn, err);
+	if (rc) {
+		pthread_rwlock_unlock(&s->lock);
+		return rc;
+	}
+	uint64_t gen = 0;
+	vg__meta_get_u64(txn, s, "gen", &gen);
+	if (gen == s->dict.gen) {
+		mdb_txn_abort(txn);
+		pthread_rwlock_unlock(&s->lock);
+		return 0;
+	}
+	vg__dict nd;
+	rc = vg__dict_load(s, txn, &nd, err);
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->lock);
+	if (rc)
+		return rc;
+	pthread_rwlock_wrlock(&s->lock);
+	if (nd.gen > s->dict.gen) {
+		vg__dict old = s->dict;
+		s->dict = nd;
+		nd = old;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	vg__dict_free(&nd);
+	return 0;
+}
+
+static bool has_member(const vg__terr_entry *p, uint32_t id)
+{
+	return bsearch(&id, p->members, p->nmembers, sizeof(uint32_t),
+		       cmp_u32) != NULL;
+}
+
+/* Depth-bounded walk up the parents: hierarchies are shallow (commune ->
+ * EPCI -> département -> région -> France) and a bound keeps a bad import
+ * with a parent cycle from hanging a query. */
+static bool within_rec(const vg__dict *d, uint32_t t, uint32_t anc,
+		       const vg__terr_entry *perim, int depth)
+{
+	if (t == anc)
+		return true;
+	if (t == 0 || t >= d->nterrs || depth > 8)
+		return false;
+	if (perim && has_member(perim, t))
+		return true;
+	const vg__terr_entry *e = &d->terrs[t];
+	for (unsigned i = 0; i < e->nparents; i++)
+		if (within_rec(d, e->parents[i], anc, perim, depth + 1))
+			return true;
+	return false;
+}
+
+bool vg__dict_within(const vg__dict *d, uint32_t terr, uint32_t anc)
+{
+	if (anc == 0 || anc >= d->nterrs)
+		return false;
+	const vg__terr_entry *a = &d->terrs[anc];
+	return within_rec(d, terr, anc, a->nmembers ? a : NULL, 0);
+}

@@ -1,0 +1,90 @@
+/* Internals shared by the store's files. Nobody outside core/store/
+ * includes this (nor lmdb.h). */
+#ifndef VIGIE_STORE_INT_H
+#define VIGIE_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+
+#include "store/keys.h"
+#include "util/strmap.h"
+#include "vigie/store.h"
+
+typedef struct vg__ind_entry {
+	char code[VG_CODE_MAX];
+	vg_periodicity periodicity;
+} vg__ind_entry;
+
+typedef struct vg__terr_entry {
+	char code[VG_CODE_MAX];
+	uint16_t level;
+	uint32_t rank; /* position within its level: its slot in blocks */
+	uint8_t nparents;
+	uint32_t parents[VG_MAX_PARENTS];
+	uint32_t nmembers;
+	uint32_t *members; /* sorted ids; owned */
+} vg__terr_entry;
+
+/* The in-memory dictionaries: a cache of what the DB says, reloaded when
+ * the DB's generation counter moves. Index = id; id 0 is never used. */
+typedef struct vg__dict {
+	uint64_t gen;
+	uint32_t ninds; /* highest id + 1 */
+	vg__ind_entry *inds;
+	uint32_t nterrs;
+	vg__terr_entry *terrs;
+	uint16_t nlevels;
+	char (*levels)[VG_LEVEL_MAX];
+	uint32_t *level_len;   /* territories per level */
+	uint32_t **level_terr; /* level -> rank -> territory id; owned */
+	vg_strmap ind_map, terr_map, level_map;
+} vg__dict;
+
+struct vg_store {
+	MDB_env *env;
+	MDB_dbi meta, ind_code, ind, terr_code, terr, level, points, blocks,
+		hist, vint;
+	char *dir;
+	bool read_only;
+	/* Read lock: held while any transaction of this process is open.
+	 * Write lock: to resize the map (LMDB wants no transaction open in
+	 * the process) and to swap the dictionaries. */
+	pthread_rwlock_t lock;
+	pthread_mutex_t write_mu; /* one commit at a time in this process */
+	size_t map_size;
+	unsigned grows;
+	vg__dict dict;
+};
+
+struct vg_read {
+	vg_store *s;
+	MDB_txn *txn;
+};
+
+/* env.c */
+int vg__txn_begin(vg_store *s, unsigned flags, MDB_txn **txn, vg_error *err);
+int vg__mdb_err(vg_store *s, int rc, const char *what, vg_error *err);
+int vg__grow_map(vg_store *s, vg_error *err);
+int vg__meta_get_u64(MDB_txn *txn, vg_store *s, const char *key,
+		     uint64_t *out);
+int vg__meta_put_u64(MDB_txn *txn, vg_store *s, const char *key,
+		     uint64_t v);
+
+/* dict.c */
+void vg__dict_free(vg__dict *d);
+/* Load the dictionaries of `txn` into a fresh dict. */
+int vg__dict_load(vg_store *s, MDB_txn *txn, vg__dict *out, vg_error *err);
+/* Make s->dict current: called with no lock held. */
+int vg__dict_refresh(vg_store *s, vg_error *err);
+bool vg__dict_within(const vg__dict *d, uint32_t terr, uint32_t anc);
+
+/* meta.c: records are JSON text. */
+char *vg__indicator_json(const vg_indicator *ind); /* malloc'd */
+int vg__indicator_parse(const char *json, size_t len, vg_indicator *out,
+			vg_error *err);
+/* rank/level are stored beside the public fields. */
+char *vg__territory_json(const vg_territory *t, uint32_t rank);
+int vg__territory_parse(const char *json, size_t len, vg_territory *out,
+			uint32_t *rank, vg_error *err);
+
+#endif

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency of Vigie from Debian
+# packages. Idempotent: packages already present are not touched, and apt is
+# only called when something is missing (so `make test` stays fast on a
+# machine that already has everything).
+set -euo pipefail
+
+# One package per line: what it is for is in README.md ("Dependencies").
+PKGS=(
+  build-essential pkg-config
+  libuv1-dev          # event loop (daemon)
+  liblmdb-dev         # the store
+  lmdb-utils          # mdb_stat/mdb_dump for operators and debugging
+  liblua5.4-dev       # plugin runtime
+  libcjson-dev        # JSON for metadata, protocol and plugins
+  libcriterion-dev    # unit and integration tests
+  libcsv-dev          # CSV parsing (imports, plugins)
+  libcurl4-openssl-dev # downloads in plugins
+  libsqlite3-dev      # the benchmark's reference database
+  python3             # small data-conversion scripts
+  curl                # integration scripts
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+# An old or empty package list makes apt-get install fail on a fresh machine.
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done" >&2

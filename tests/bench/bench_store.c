@@ -1,0 +1,1688 @@
+/* bench_store: the Vigie store against SQLite on a France-shaped data set.
+ *
+ *   make bench                       full run (34 900 communes, 8.7 M points)
+ *   make bench BENCH_ARGS=--quick    5 % of the communes, a few seconds
+ *   build/bench_store --help         every flag
+ *
+ * Both engines get the same generated data, the same batches and the same
+ * random queries, in the same process. Every query's result is reduced to
+ * a checksum and compared with the other engine and with the generator
+ * itself (the ground truth): a benchmark that reads wrong data is
+ * worthless, so any difference makes the program exit 1 and flags the
+ * table as invalid.
+ *
+ * The data set (deterministic, fixed seed): 18 régions, 101 départements,
+ * ~1 250 EPCI, ~34 900 communes with a skewed population, `fr`; 10 yearly
+ * indicators over 2000-2024 with a value for every commune. Values are
+ * multiples of 1/256 and small enough that every sum the checksums form is
+ * exact in a double, whatever the order of addition, so the checks can use
+ * ==, not a tolerance.
+ *
+ * Only the public API (include/vigie/) is used on the Vigie side. */
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "vigie/error.h"
+#include "vigie/period.h"
+#include "vigie/store.h"
+
+/* ---- the data set's shape ------------------------------------------- */
+
+#define FULL_COMMUNES 34900
+#define FULL_EPCI 1250
+#define NREG 18
+#define NDEP 101
+#define NIND 10
+#define YEAR0 2000
+#define NYEAR 25
+
+/* Real région codes: 13 metropolitan ones, then the five overseas régions
+ * (one département each). */
+static const char *const reg_codes[NREG] = {
+	"11", "24", "27", "28", "32", "44", "52", "53", "75",
+	"76", "84", "93", "94", "01", "02", "03", "04", "06",
+};
+#define NREG_METRO 13
+
+/* The overseas départements and their real commune counts, so the small
+ * ones stay small at any scale. */
+static const char *const dom_codes[5] = { "971", "972", "973", "974", "976" };
+static const unsigned dom_communes[5] = { 32, 34, 22, 24, 17 };
+
+typedef struct indicator_def {
+	const char *code;
+	const char *label;
+	const char *unit;
+	const char *agg;
+	int decimals;
+} indicator_def;
+
+/* The indices matter: value_of() computes derived indicators from the
+ * base ones. */
+enum {
+	I_POP,
+	I_POP75,
+	I_BIRTHS,
+	I_DEATHS,
+	I_GP,
+	I_ALD,
+	I_GP_DENSITY,
+	I_SHARE75,
+	I_APL,
+	I_POVERTY,
+};
+
+static const indicator_def ind_defs[NIND] = {
+	{ "population", "Population municipale", "habitants", "sum", 0 },
+	{ "pop_75plus", "Population de 75 ans ou plus", "habitants", "sum",
+	  0 },
+	{ "births", "Naissances domiciliées", "naissances", "sum", 0 },
+	{ "deaths", "Décès domiciliés", "décès", "sum", 0 },
+	{ "gp_count", "Médecins généralistes libéraux", "médecins", "sum",
+	  0 },
+	{ "ald_count", "Patients en affection de longue durée", "patients",
+	  "sum", 0 },
+	{ "gp_density", "Densité de médecins généralistes libéraux",
+	  "pour 100 000 habitants", "ratio(gp_count, population, 100000)",
+	  1 },
+	{ "share_75plus", "Part des 75 ans ou plus", "%",
+	  "ratio(pop_75plus, population, 100)", 1 },
+	{ "apl", "Accessibilité potentielle localisée aux généralistes",
+	  "consultations/an/habitant", "wmean(population)", 1 },
+	{ "poverty_rate", "Taux de pauvreté", "%", "wmean(population)", 1 },
+};
+
+typedef struct commune {
+	char code[16]; /* com:DDCCC */
+	uint32_t dep, epci;
+	double p0;     /* population in 2012 */
+	double growth; /* per year, relative */
+	double s75;    /* share of 75+ in 2000 */
+} commune;
+
+typedef struct dept {
+	char code[12]; /* dep:NN */
+	unsigned reg;
+	uint32_t com0, ncom; /* communes [com0, com0 + ncom) */
+	uint32_t epci0, nepci;
+} dept;
+
+typedef struct epci {
+	char code[20]; /* epci:2000xxxxx */
+	uint32_t dep;
+} epci;
+
+typedef struct dataset {
+	uint64_t seed;
+	char reg[NREG][12];
+	dept dep[NDEP];
+	epci *epci;
+	uint32_t nepci;
+	commune *com;
+	uint32_t ncom;
+	vg_period period[NYEAR]; /* increasing: see year_index() */
+	uint64_t npoints;
+} dataset;
+
+/* ---- small utilities -------------------------------------------------- */
+
+static const char *g_cleanup_dir; /* removed by die() unless --keep */
+static bool g_keep;
+
+static void cleanup_dir(void);
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("bench_store: FATAL: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	cleanup_dir();
+	exit(1);
+}
+
+static void die_vg(const char *what, int rc, const vg_error *err)
+{
+	char buf[1024];
+	die("%s: %s (%s)", what, vg_error_format(err, buf, sizeof(buf)),
+	    vg_strerror(rc));
+}
+
+static void die_sql(sqlite3 *db, const char *what)
+{
+	die("sqlite: %s: %s", what, sqlite3_errmsg(db));
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+	if (!p)
+		die("out of memory");
+	return p;
+}
+
+/* splitmix64: tiny, fast and good enough for a data generator; unlike
+ * rand() its sequence is the same on every libc. */
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s += 0x9e3779b97f4a7c15ull;
+	return mix64(*s);
+}
+
+/* Uniform in [0, 1) with 53 random bits. */
+static double rng_unit(uint64_t *s)
+{
+	return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+}
+
+static uint32_t rng_below(uint64_t *s, uint32_t n)
+{
+	return (uint32_t)(rng_unit(s) * n);
+}
+
+static double rng_normal(uint64_t *s)
+{
+	double u = rng_unit(s), v = rng_unit(s);
+	return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
+}
+
+/* A stateless uniform for the values, so any point can be recomputed for
+ * the ground truth without replaying a sequence. */
+static double hash_unit(uint64_t seed, unsigned ind, uint32_t com,
+			unsigned y)
+{
+	uint64_t h = mix64(seed ^ ((uint64_t)ind << 48) ^
+			   ((uint64_t)y << 40) ^ (uint64_t)com * 0x9e37u);
+	return (double)(mix64(h) >> 11) * 0x1.0p-53;
+}
+
+/* Round to a multiple of 1/256 (see the header comment). */
+static double q256(double x)
+{
+	return nearbyint(x * 256.0) / 256.0;
+}
+
+/* ---- the generator ---------------------------------------------------- */
+
+/* Split `total` into n parts proportional to w[] (largest remainder), each
+ * at least `min` and at most `max`. */
+static void apportion(const double *w, size_t n, uint32_t total, uint32_t min,
+		      uint32_t max, uint32_t *out)
+{
+	double wsum = 0;
+	for (size_t i = 0; i < n; i++)
+		wsum += w[i];
+	uint32_t given = 0;
+	for (size_t i = 0; i < n; i++) {
+		double share = (double)(total - min * n) * w[i] / wsum;
+		out[i] = min + (uint32_t)share;
+		if (out[i] > max)
+			out[i] = max;
+		given += out[i];
+	}
+	/* Hand out the rest one by one to the heaviest parts that have room;
+	 * deterministic, and the rest is at most n. */
+	while (given < total) {
+		size_t best = n;
+		double bestw = -1;
+		for (size_t i = 0; i < n; i++) {
+			double deficit = (double)(total - min * n) * w[i] /
+						 wsum +
+					 min - out[i];
+			if (out[i] < max && deficit > bestw) {
+				bestw = deficit;
+				best = i;
+			}
+		}
+		if (best == n)
+			die("apportion: %u does not fit", total);
+		out[best]++;
+		given++;
+	}
+}
+
+static void dataset_build(dataset *ds, double scale, uint64_t seed)
+{
+	uint64_t rs = seed;
+	memset(ds, 0, sizeof(*ds));
+	ds->seed = seed;
+
+	for (unsigned r = 0; r < NREG; r++)
+		snprintf(ds->reg[r], sizeof(ds->reg[r]), "reg:%s",
+			 reg_codes[r]);
+
+	/* Départements: 01-95 without 20, plus 2A/2B (96 metropolitan, in
+	 * code order), then the five overseas ones. Metropolitan régions get
+	 * contiguous runs of départements, as real ones roughly do. */
+	unsigned nd = 0;
+	for (unsigned n = 1; n <= 95; n++) {
+		if (n == 20) {
+			snprintf(ds->dep[nd++].code, 12, "dep:2A");
+			snprintf(ds->dep[nd++].code, 12, "dep:2B");
+			continue;
+		}
+		snprintf(ds->dep[nd++].code, 12, "dep:%02u", n);
+	}
+	for (unsigned d = 0; d < 96; d++)
+		ds->dep[d].reg = d * NREG_METRO / 96;
+	for (unsigned i = 0; i < 5; i++) {
+		snprintf(ds->dep[96 + i].code, 12, "dep:%s", dom_codes[i]);
+		ds->dep[96 + i].reg = NREG_METRO + i;
+	}
+
+	/* Communes per département: overseas ones keep their real counts
+	 * (scaled), metropolitan ones share the rest with uneven weights. */
+	uint32_t ncom = (uint32_t)lround(FULL_COMMUNES * scale);
+	uint32_t ndom = 0;
+	for (unsigned i = 0; i < 5; i++) {
+		uint32_t c = (uint32_t)lround(dom_communes[i] * scale);
+		ds->dep[96 + i].ncom = c ? c : 1;
+		ndom += ds->dep[96 + i].ncom;
+	}
+	if (ncom < ndom + 96)
+		ncom = ndom + 96;
+	double w[96];
+	uint32_t cnt[96];
+	for (unsigned d = 0; d < 96; d++)
+		w[d] = 0.35 + 1.3 * rng_unit(&rs);
+	/* 999: commune numbers are three digits after a two-character
+	 * département code. */
+	apportion(w, 96, ncom - ndom, 1, 999, cnt);
+	for (unsigned d = 0; d < 96; d++)
+		ds->dep[d].ncom = cnt[d];
+	ds->ncom = ncom;
+	ds->com = xcalloc(ncom, sizeof(commune));
+
+	uint32_t nepci_target = (uint32_t)lround(FULL_EPCI * scale);
+	ds->epci = xcalloc(nepci_target + NDEP, sizeof(epci));
+	uint32_t ci = 0, ei = 0;
+	for (unsigned d = 0; d < NDEP; d++) {
+		dept *dp = &ds->dep[d];
+		const char *dc = dp->code + 4;
+		bool dom = strlen(dc) == 3;
+		unsigned maxnum = dom ? 99 : 999;
+		/* Leave gaps in the numbering where there is room, as real
+		 * codes have (merged or renumbered communes). */
+		double gap = (double)(maxnum - dp->ncom) / (2.0 * dp->ncom);
+		if (gap > 0.5)
+			gap = 0.5;
+		if (gap < 0)
+			gap = 0;
+		dp->com0 = ci;
+		unsigned num = 0;
+		for (uint32_t k = 0; k < dp->ncom; k++, ci++) {
+			num += 1 + (rng_unit(&rs) < gap);
+			commune *c = &ds->com[ci];
+			snprintf(c->code, sizeof(c->code), "com:%s%0*u", dc,
+				 dom ? 2 : 3, num);
+			c->dep = d;
+			/* Log-normal population: median ~450, a long tail up
+			 * to a couple of million, like French communes. */
+			double p = 450.0 * exp(1.45 * rng_normal(&rs));
+			if (p < 5)
+				p = 5;
+			if (p > 2.2e6)
+				p = 2.2e6;
+			c->p0 = p;
+			c->growth = -0.012 + 0.030 * rng_unit(&rs);
+			c->s75 = 0.05 + 0.08 * rng_unit(&rs);
+		}
+
+		/* EPCI: proportional to the communes, at least one each. */
+		uint32_t ne = (uint32_t)lround((double)dp->ncom * nepci_target /
+					       ncom);
+		if (ne < 1)
+			ne = 1;
+		if (ne > dp->ncom)
+			ne = dp->ncom;
+		dp->epci0 = ei;
+		dp->nepci = ne;
+		for (uint32_t k = 0; k < ne; k++, ei++) {
+			snprintf(ds->epci[ei].code, sizeof(ds->epci[ei].code),
+				 "epci:2000%05u", (unsigned)ei + 1);
+			ds->epci[ei].dep = d;
+		}
+		/* Skewed EPCI sizes (a few big communautés, many small
+		 * ones), and members drawn at random, so an EPCI is not a run
+		 * of consecutive commune codes. */
+		double *ew = xcalloc(ne, sizeof(double));
+		uint32_t *esz = xcalloc(ne, sizeof(uint32_t));
+		uint32_t *perm = xcalloc(dp->ncom, sizeof(uint32_t));
+		for (uint32_t k = 0; k < ne; k++)
+			ew[k] = pow(1.0 - rng_unit(&rs), -0.9);
+		apportion(ew, ne, dp->ncom, 1, dp->ncom, esz);
+		for (uint32_t k = 0; k < dp->ncom; k++)
+			perm[k] = k;
+		for (uint32_t k = dp->ncom; k > 1; k--) {
+			uint32_t j = rng_below(&rs, k);
+			uint32_t t = perm[k - 1];
+			perm[k - 1] = perm[j];
+			perm[j] = t;
+		}
+		uint32_t pos = 0;
+		for (uint32_t k = 0; k < ne; k++)
+			for (uint32_t m = 0; m < esz[k]; m++)
+				ds->com[dp->com0 + perm[pos++]].epci =
+					dp->epci0 + k;
+		free(ew);
+		free(esz);
+		free(perm);
+	}
+	ds->nepci = ei;
+
+	for (unsigned y = 0; y < NYEAR; y++) {
+		char s[8];
+		int n = snprintf(s, sizeof(s), "%u", YEAR0 + y);
+		if (vg_period_parse(s, (size_t)n, &ds->period[y]) != 0)
+			die("vg_period_parse(%s) failed", s);
+		if (y && ds->period[y] <= ds->period[y - 1])
+			die("period encoding is not increasing at %s", s);
+	}
+	ds->npoints = (uint64_t)ds->ncom * NIND * NYEAR;
+}
+
+static void dataset_free(dataset *ds)
+{
+	free(ds->com);
+	free(ds->epci);
+}
+
+/* Year index of an encoded period, NYEAR + 1000 when it is none of ours
+ * (which then shows up as a checksum difference). */
+static unsigned year_index(const dataset *ds, vg_period p)
+{
+	unsigned lo = 0, hi = NYEAR;
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		if (ds->period[mid] < p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < NYEAR && ds->period[lo] == p ? lo : NYEAR + 1000;
+}
+
+static double pop_of(const dataset *ds, uint32_t c, unsigned y)
+{
+	const commune *cm = &ds->com[c];
+	double p = nearbyint(cm->p0 * (1.0 + cm->growth * ((double)y - 12)));
+	return p < 1 ? 1 : p;
+}
+
+static double pop75_of(const dataset *ds, uint32_t c, unsigned y)
+{
+	return nearbyint(pop_of(ds, c, y) *
+			 (ds->com[c].s75 + 0.0015 * (double)y));
+}
+
+static double gp_of(const dataset *ds, uint32_t c, unsigned y)
+{
+	return floor(pop_of(ds, c, y) / 1000.0 *
+		     (0.4 + 1.2 * hash_unit(ds->seed, I_GP, c, y)));
+}
+
+/* The value and status of one point: a pure function of (indicator,
+ * commune, year), so the ground truth is recomputed, never stored. */
+static void value_of(const dataset *ds, unsigned ind, uint32_t c, unsigned y,
+		     double *v, vg_status *st)
+{
+	double u = hash_unit(ds->seed, ind, c, y);
+	double pop = pop_of(ds, c, y);
+	*st = VG_STATUS_OK;
+	switch (ind) {
+	case I_POP:
+		*v = pop;
+		break;
+	case I_POP75:
+		*v = pop75_of(ds, c, y);
+		break;
+	case I_BIRTHS:
+		*v = nearbyint(pop * (0.008 + 0.006 * u));
+		/* The last two years are provisional, as INSEE's are. */
+		if (y >= NYEAR - 2)
+			*st = VG_STATUS_PROVISIONAL;
+		break;
+	case I_DEATHS:
+		*v = nearbyint(pop * (0.007 + 0.006 * u));
+		break;
+	case I_GP:
+		*v = gp_of(ds, c, y);
+		break;
+	case I_ALD:
+		*v = nearbyint(pop * (0.15 + 0.10 * u));
+		break;
+	case I_GP_DENSITY:
+		*v = q256(gp_of(ds, c, y) * 1e5 / pop);
+		break;
+	case I_SHARE75:
+		*v = q256(100.0 * pop75_of(ds, c, y) / pop);
+		break;
+	case I_APL:
+		*v = q256(0.5 + 5.5 * u);
+		break;
+	default: /* I_POVERTY */
+		/* Secret statistique: not published for small communes. */
+		if (pop < 200) {
+			*v = NAN;
+			*st = VG_STATUS_SUPPRESSED;
+		} else {
+			*v = q256(6.0 + 20.0 * u);
+		}
+		break;
+	}
+}
+
+/* ---- checksums -------------------------------------------------------- */
+
+/* What a query returned, reduced to numbers both engines must agree on:
+ * how many points, how many without a value, the statuses, the values and
+ * the values weighted by their year (which catches a value filed under the
+ * wrong period). */
+typedef struct check {
+	uint64_t n, nnan, stsum;
+	double sum, wsum;
+} check;
+
+static void check_add(check *k, unsigned yidx, double v, int st, bool null)
+{
+	k->n++;
+	k->stsum += (uint64_t)st;
+	if (null || isnan(v)) {
+		k->nnan++;
+		return;
+	}
+	k->sum += v;
+	k->wsum += (double)(yidx + 1) * v;
+}
+
+static bool check_eq(const check *a, const check *b)
+{
+	return a->n == b->n && a->nnan == b->nnan && a->stsum == b->stsum &&
+	       a->sum == b->sum && a->wsum == b->wsum;
+}
+
+static void check_print(FILE *f, const char *who, const check *k)
+{
+	fprintf(f, "    %-7s n=%" PRIu64 " nan=%" PRIu64 " status_sum=%" PRIu64
+		   " sum=%.17g wsum=%.17g\n",
+		who, k->n, k->nnan, k->stsum, k->sum, k->wsum);
+}
+
+/* ---- the workload ----------------------------------------------------- */
+
+typedef enum qkind { Q_SERIES, Q_SLICE, Q_WITHIN } qkind;
+
+typedef struct query {
+	unsigned ind, year;
+	uint32_t com; /* Q_SERIES */
+	uint32_t dep; /* Q_WITHIN */
+} query;
+
+typedef struct workload {
+	query *q[3];
+	size_t n[3];
+	check *truth[3];
+} workload;
+
+static const char *const qkind_name[3] = { "series", "slice com",
+					   "slice within dep" };
+
+static check truth_of(const dataset *ds, qkind k, const query *q)
+{
+	check c = { 0 };
+	double v;
+	vg_status st;
+	if (k == Q_SERIES) {
+		for (unsigned y = 0; y < NYEAR; y++) {
+			value_of(ds, q->ind, q->com, y, &v, &st);
+			check_add(&c, y, v, (int)st, false);
+		}
+		return c;
+	}
+	uint32_t lo = 0, hi = ds->ncom;
+	if (k == Q_WITHIN) {
+		lo = ds->dep[q->dep].com0;
+		hi = lo + ds->dep[q->dep].ncom;
+	}
+	for (uint32_t i = lo; i < hi; i++) {
+		value_of(ds, q->ind, i, q->year, &v, &st);
+		check_add(&c, q->year, v, (int)st, false);
+	}
+	return c;
+}
+
+static void workload_build(workload *w, const dataset *ds, const size_t n[3])
+{
+	/* Its own seed: the queries do not depend on how many random numbers
+	 * the generator drew. */
+	uint64_t rs = ds->seed ^ 0x51ce5eedull;
+	for (int k = 0; k < 3; k++) {
+		w->n[k] = n[k];
+		w->q[k] = xcalloc(n[k], sizeof(query));
+		w->truth[k] = xcalloc(n[k], sizeof(check));
+		for (size_t i = 0; i < n[k]; i++) {
+			query *q = &w->q[k][i];
+			q->ind = rng_below(&rs, NIND);
+			q->year = rng_below(&rs, NYEAR);
+			q->com = rng_below(&rs, ds->ncom);
+			q->dep = rng_below(&rs, NDEP);
+			w->truth[k][i] = truth_of(ds, (qkind)k, q);
+		}
+	}
+}
+
+static void workload_free(workload *w)
+{
+	for (int k = 0; k < 3; k++) {
+		free(w->q[k]);
+		free(w->truth[k]);
+	}
+}
+
+/* A cross-section of generated values, built outside the timed part so
+ * the load figures measure the engines, not the generator. */
+typedef struct xsection {
+	double *v;
+	vg_status *st;
+	check truth;
+} xsection;
+
+static void xsection_fill(const dataset *ds, unsigned ind, unsigned y,
+			  xsection *x)
+{
+	memset(&x->truth, 0, sizeof(x->truth));
+	for (uint32_t c = 0; c < ds->ncom; c++) {
+		value_of(ds, ind, c, y, &x->v[c], &x->st[c]);
+		check_add(&x->truth, y, x->v[c], (int)x->st[c], false);
+	}
+}
+
+/* Results of one engine. */
+typedef struct results {
+	bool ran;
+	double setup_s, load_s, scan_s;
+	double qps[3];
+	double bytes_per_point, bytes_per_point_alloc;
+	check scan;
+	check *per_query[3];
+	check *xs; /* warm-up: every (indicator, year) cross-section */
+	uint64_t file_size, alloc_size;
+} results;
+
+static void results_init(results *r, const workload *w)
+{
+	memset(r, 0, sizeof(*r));
+	for (int k = 0; k < 3; k++)
+		r->per_query[k] = xcalloc(w->n[k], sizeof(check));
+	r->xs = xcalloc(NIND * NYEAR, sizeof(check));
+}
+
+static void results_free(results *r)
+{
+	for (int k = 0; k < 3; k++)
+		free(r->per_query[k]);
+	free(r->xs);
+}
+
+/* Disk usage of a file: its size and the blocks really allocated (LMDB
+ * and SQLite files may be sparse or preallocated). */
+static void file_usage(const char *path, uint64_t *size, uint64_t *alloc)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		*size = *alloc = 0;
+		return;
+	}
+	*size = (uint64_t)st.st_size;
+	*alloc = (uint64_t)st.st_blocks * 512;
+}
+
+/* ---- Vigie ------------------------------------------------------------ */
+
+typedef struct vig_cb_ctx {
+	const dataset *ds;
+	check *k;
+} vig_cb_ctx;
+
+static int vig_point_cb(void *ud, const vg_point *p)
+{
+	vig_cb_ctx *c = ud;
+	check_add(c->k, year_index(c->ds, p->period), p->value,
+		  (int)p->status, false);
+	return 0;
+}
+
+static void vig_territory(vg_batch *b, const char *code, const char *level,
+			  const char *name, const char *p1, const char *p2,
+			  const char *p3)
+{
+	vg_territory t;
+	vg_error err;
+	int rc;
+	memset(&t, 0, sizeof(t));
+	snprintf(t.code, sizeof(t.code), "%s", code);
+	snprintf(t.level, sizeof(t.level), "%s", level);
+	snprintf(t.name, sizeof(t.name), "%s", name);
+	const char *parents[3] = { p1, p2, p3 };
+	for (int i = 0; i < 3; i++)
+		if (parents[i])
+			snprintf(t.parents[t.nparents++], VG_CODE_MAX, "%s",
+				 parents[i]);
+	if ((rc = vg_batch_territory(b, &t, &err)) != 0)
+		die_vg(code, rc, &err);
+}
+
+static void vig_setup(vg_store *s, const dataset *ds)
+{
+	vg_batch *b;
+	vg_error err;
+	vg_batch_opts bo = { .origin = "bench_store: territories" };
+	int rc;
+	char name[64];
+
+	if ((rc = vg_batch_new(s, &bo, &b, &err)) != 0)
+		die_vg("vg_batch_new", rc, &err);
+	for (unsigned i = 0; i < NIND; i++) {
+		vg_indicator ind;
+		memset(&ind, 0, sizeof(ind));
+		snprintf(ind.code, sizeof(ind.code), "%s", ind_defs[i].code);
+		snprintf(ind.label, sizeof(ind.label), "%s",
+			 ind_defs[i].label);
+		snprintf(ind.unit, sizeof(ind.unit), "%s", ind_defs[i].unit);
+		snprintf(ind.source, sizeof(ind.source), "bench_store");
+		ind.periodicity = VG_YEAR;
+		ind.decimals = ind_defs[i].decimals;
+		if ((rc = vg_agg_parse(ind_defs[i].agg, ind.code, &ind.agg,
+				       &err)) != 0)
+			die_vg(ind_defs[i].agg, rc, &err);
+		if ((rc = vg_batch_indicator(b, &ind, &err)) != 0)
+			die_vg(ind.code, rc, &err);
+	}
+	vig_territory(b, "fr", "fr", "France", NULL, NULL, NULL);
+	for (unsigned r = 0; r < NREG; r++) {
+		snprintf(name, sizeof(name), "Région %s", ds->reg[r] + 4);
+		vig_territory(b, ds->reg[r], "reg", name, "fr", NULL, NULL);
+	}
+	for (unsigned d = 0; d < NDEP; d++) {
+		snprintf(name, sizeof(name), "Département %s",
+			 ds->dep[d].code + 4);
+		vig_territory(b, ds->dep[d].code, "dep", name,
+			      ds->reg[ds->dep[d].reg], NULL, NULL);
+	}
+	for (uint32_t e = 0; e < ds->nepci; e++) {
+		const dept *dp = &ds->dep[ds->epci[e].dep];
+		snprintf(name, sizeof(name), "EPCI %s", ds->epci[e].code + 5);
+		vig_territory(b, ds->epci[e].code, "epci", name, dp->code,
+			      ds->reg[dp->reg], NULL);
+	}
+	for (uint32_t c = 0; c < ds->ncom; c++) {
+		const commune *cm = &ds->com[c];
+		const dept *dp = &ds->dep[cm->dep];
+		snprintf(name, sizeof(name), "Commune %s", cm->code + 4);
+		vig_territory(b, cm->code, "com", name,
+			      ds->epci[cm->epci].code, dp->code,
+			      ds->reg[dp->reg]);
+	}
+	vg_commit_info info;
+	if ((rc = vg_batch_commit(b, &info, &err)) != 0)
+		die_vg("vg_batch_commit (territories)", rc, &err);
+}
+
+static void vig_load_xs(vg_store *s, const dataset *ds, unsigned ind,
+			unsigned y, const xsection *x)
+{
+	vg_batch *b;
+	vg_error err;
+	vg_batch_opts bo = { .origin = "bench_store: points" };
+	int rc;
+	if ((rc = vg_batch_new(s, &bo, &b, &err)) != 0)
+		die_vg("vg_batch_new", rc, &err);
+	const char *icode = ind_defs[ind].code;
+	for (uint32_t c = 0; c < ds->ncom; c++)
+		if ((rc = vg_batch_point(b, icode, ds->com[c].code,
+					 ds->period[y], x->v[c], x->st[c],
+					 &err)) != 0)
+			die_vg("vg_batch_point", rc, &err);
+	vg_commit_info info;
+	if ((rc = vg_batch_commit(b, &info, &err)) != 0)
+		die_vg("vg_batch_commit (points)", rc, &err);
+	if (info.points_new != ds->ncom)
+		die("vigie: commit of %s %u: %" PRIu64
+		    " new points, expected %" PRIu32,
+		    icode, YEAR0 + y, info.points_new, ds->ncom);
+}
+
+/* One query, in its own read transaction, codes resolved inside: what a
+ * request to the daemon costs in the store. */
+static void vig_query(vg_store *s, const dataset *ds, qkind k, const query *q,
+		      check *out)
+{
+	vg_read *r;
+	vg_error err;
+	uint32_t ind, terr;
+	uint16_t lvl;
+	int rc;
+	vig_cb_ctx ctx = { ds, out };
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = vg_read_begin(s, &r, &err)) != 0)
+		die_vg("vg_read_begin", rc, &err);
+	if ((rc = vg_read_indicator_id(r, ind_defs[q->ind].code, &ind,
+				       &err)) != 0)
+		die_vg("vg_read_indicator_id", rc, &err);
+	switch (k) {
+	case Q_SERIES:
+		if ((rc = vg_read_territory_id(r, ds->com[q->com].code, &terr,
+					       &err)) != 0)
+			die_vg("vg_read_territory_id", rc, &err);
+		rc = vg_read_series(r, ind, terr, 0, 0, VG_LATEST,
+				    vig_point_cb, &ctx);
+		break;
+	case Q_SLICE:
+	case Q_WITHIN:
+		if ((rc = vg_read_level_id(r, "com", &lvl, &err)) != 0)
+			die_vg("vg_read_level_id", rc, &err);
+		terr = 0;
+		if (k == Q_WITHIN &&
+		    (rc = vg_read_territory_id(r, ds->dep[q->dep].code, &terr,
+					       &err)) != 0)
+			die_vg("vg_read_territory_id", rc, &err);
+		rc = vg_read_slice(r, ind, ds->period[q->year], lvl, terr,
+				   VG_LATEST, vig_point_cb, &ctx);
+		break;
+	}
+	if (rc != 0)
+		die("vigie: %s query failed: %s", qkind_name[k],
+		    vg_strerror(rc));
+	vg_read_end(r);
+}
+
+/* ---- SQLite ----------------------------------------------------------- */
+
+/* What a competent SQLite user would write: integer ids, a WITHOUT ROWID
+ * table clustered on the series order, the parents flattened into
+ * columns (the hierarchy is fixed), and, after the bulk load, a covering
+ * index in cross-section order so a slice is one range scan with no
+ * lookup back into the table. */
+static const char *const sql_schema =
+	"CREATE TABLE indicators(id INTEGER PRIMARY KEY, code TEXT NOT NULL "
+	"UNIQUE, label TEXT, unit TEXT, periodicity TEXT, agg TEXT);"
+	"CREATE TABLE territories(id INTEGER PRIMARY KEY, code TEXT NOT NULL "
+	"UNIQUE, level TEXT NOT NULL, name TEXT, epci INTEGER, dep INTEGER, "
+	"reg INTEGER);"
+	"CREATE TABLE vintages(id INTEGER PRIMARY KEY, time INTEGER, "
+	"origin TEXT);"
+	"CREATE TABLE points(ind INTEGER, terr INTEGER, period INTEGER, "
+	"value REAL, status INTEGER, vintage INTEGER, "
+	"PRIMARY KEY(ind, terr, period)) WITHOUT ROWID;";
+
+static const char *const sql_indexes =
+	"CREATE INDEX points_xs ON points(ind, period, terr, value, status);"
+	"CREATE INDEX territories_level ON territories(level);"
+	"CREATE INDEX territories_dep ON territories(dep, level);"
+	"ANALYZE;";
+
+static const char *const sql_q[3] = {
+	"SELECT period, value, status FROM points "
+	"WHERE ind = (SELECT id FROM indicators WHERE code = ?1) "
+	"AND terr = (SELECT id FROM territories WHERE code = ?2) "
+	"ORDER BY period",
+
+	"SELECT p.period, p.value, p.status FROM points p "
+	"JOIN territories t ON t.id = p.terr "
+	"WHERE p.ind = (SELECT id FROM indicators WHERE code = ?1) "
+	"AND p.period = ?2 AND t.level = ?3 ORDER BY p.terr",
+
+	"SELECT p.period, p.value, p.status FROM territories t "
+	"JOIN points p ON p.terr = t.id "
+	"WHERE t.dep = (SELECT id FROM territories WHERE code = ?4) "
+	"AND t.level = ?3 "
+	"AND p.ind = (SELECT id FROM indicators WHERE code = ?1) "
+	"AND p.period = ?2 ORDER BY t.id",
+};
+
+typedef struct sql_engine {
+	sqlite3 *db;
+	sqlite3_stmt *q[3];
+	uint32_t com_id0; /* territory id of commune 0; ids follow */
+} sql_engine;
+
+static void sql_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		die("sqlite: %s: %s", sql, msg ? msg : "?");
+}
+
+static sqlite3_stmt *sql_prepare(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+			       NULL) != SQLITE_OK)
+		die_sql(db, sql);
+	return st;
+}
+
+static void sql_step_done(sqlite3 *db, sqlite3_stmt *st)
+{
+	if (sqlite3_step(st) != SQLITE_DONE)
+		die_sql(db, sqlite3_sql(st));
+	sqlite3_reset(st);
+}
+
+static void sql_open(sql_engine *e, const char *path)
+{
+	memset(e, 0, sizeof(*e));
+	if (sqlite3_open(path, &e->db) != SQLITE_OK)
+		die("sqlite: open %s: %s", path, sqlite3_errmsg(e->db));
+	/* WAL + NORMAL is the usual fast and safe-against-crash setting; a
+	 * large page cache and a memory map because LMDB gets the whole OS
+	 * page cache through its map, and SQLite should too. */
+	sql_exec(e->db, "PRAGMA journal_mode=WAL;"
+			"PRAGMA synchronous=NORMAL;"
+			"PRAGMA cache_size=-262144;"
+			"PRAGMA mmap_size=4294967296;"
+			"PRAGMA temp_store=MEMORY;");
+	sql_exec(e->db, sql_schema);
+}
+
+static void sql_close(sql_engine *e)
+{
+	for (int k = 0; k < 3; k++)
+		sqlite3_finalize(e->q[k]);
+	if (e->db && sqlite3_close(e->db) != SQLITE_OK)
+		die_sql(e->db, "close");
+}
+
+static void sql_territory(sqlite3 *db, sqlite3_stmt *st, int64_t id,
+			  const char *code, const char *level,
+			  const char *name, int64_t epci_id,
+			  int64_t dep_id, int64_t reg_id)
+{
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, level, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, name, -1, SQLITE_TRANSIENT);
+	int64_t par[3] = { epci_id, dep_id, reg_id };
+	for (int i = 0; i < 3; i++) {
+		if (par[i])
+			sqlite3_bind_int64(st, 5 + i, par[i]);
+		else
+			sqlite3_bind_null(st, 5 + i);
+	}
+	sql_step_done(db, st);
+}
+
+/* Territory ids: fr 1, régions, départements, EPCI, communes, in that
+ * order (the order the Vigie batch defines them in). */
+static int64_t sql_reg_id(unsigned r)
+{
+	return 2 + (int64_t)r;
+}
+
+static int64_t sql_dep_id(unsigned d)
+{
+	return 2 + NREG + (int64_t)d;
+}
+
+static int64_t sql_epci_id(uint32_t e)
+{
+	return 2 + NREG + NDEP + (int64_t)e;
+}
+
+static void sql_setup(sql_engine *e, const dataset *ds)
+{
+	sqlite3 *db = e->db;
+	char name[64];
+	sql_exec(db, "BEGIN");
+	sqlite3_stmt *si = sql_prepare(
+		db, "INSERT INTO indicators VALUES(?1, ?2, ?3, ?4, 'year', ?5)");
+	for (unsigned i = 0; i < NIND; i++) {
+		sqlite3_bind_int(si, 1, (int)i + 1);
+		sqlite3_bind_text(si, 2, ind_defs[i].code, -1, SQLITE_STATIC);
+		sqlite3_bind_text(si, 3, ind_defs[i].label, -1, SQLITE_STATIC);
+		sqlite3_bind_text(si, 4, ind_defs[i].unit, -1, SQLITE_STATIC);
+		sqlite3_bind_text(si, 5, ind_defs[i].agg, -1, SQLITE_STATIC);
+		sql_step_done(db, si);
+	}
+	sqlite3_finalize(si);
+
+	sqlite3_stmt *st = sql_prepare(
+		db, "INSERT INTO territories VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
+		    "?7)");
+	sql_territory(db, st, 1, "fr", "fr", "France", 0, 0, 0);
+	for (unsigned r = 0; r < NREG; r++) {
+		snprintf(name, sizeof(name), "Région %s", ds->reg[r] + 4);
+		sql_territory(db, st, sql_reg_id(r), ds->reg[r], "reg", name,
+			      0, 0, 0);
+	}
+	for (unsigned d = 0; d < NDEP; d++) {
+		snprintf(name, sizeof(name), "Département %s",
+			 ds->dep[d].code + 4);
+		sql_territory(db, st, sql_dep_id(d), ds->dep[d].code, "dep",
+			      name, 0, 0, sql_reg_id(ds->dep[d].reg));
+	}
+	for (uint32_t x = 0; x < ds->nepci; x++) {
+		unsigned d = ds->epci[x].dep;
+		snprintf(name, sizeof(name), "EPCI %s", ds->epci[x].code + 5);
+		sql_territory(db, st, sql_epci_id(x), ds->epci[x].code,
+			      "epci", name, 0, sql_dep_id(d),
+			      sql_reg_id(ds->dep[d].reg));
+	}
+	e->com_id0 = (uint32_t)sql_epci_id(ds->nepci);
+	for (uint32_t c = 0; c < ds->ncom; c++) {
+		const commune *cm = &ds->com[c];
+		snprintf(name, sizeof(name), "Commune %s", cm->code + 4);
+		sql_territory(db, st, e->com_id0 + c, cm->code, "com", name,
+			      sql_epci_id(cm->epci), sql_dep_id(cm->dep),
+			      sql_reg_id(ds->dep[cm->dep].reg));
+	}
+	sqlite3_finalize(st);
+	sql_exec(db, "COMMIT");
+}
+
+static void sql_load_xs(sql_engine *e, const dataset *ds, sqlite3_stmt *ins,
+			sqlite3_stmt *vint, unsigned ind, unsigned y,
+			int64_t vintage, const xsection *x)
+{
+	sqlite3 *db = e->db;
+	sql_exec(db, "BEGIN");
+	sqlite3_bind_int64(vint, 1, vintage);
+	sqlite3_bind_int64(vint, 2, (int64_t)time(NULL));
+	sql_step_done(db, vint);
+	sqlite3_bind_int(ins, 1, (int)ind + 1);
+	sqlite3_bind_int64(ins, 3, ds->period[y]);
+	sqlite3_bind_int64(ins, 6, vintage);
+	for (uint32_t c = 0; c < ds->ncom; c++) {
+		sqlite3_bind_int64(ins, 2, (int64_t)e->com_id0 + c);
+		/* SQLite has no NaN: a suppressed value is NULL. */
+		if (isnan(x->v[c]))
+			sqlite3_bind_null(ins, 4);
+		else
+			sqlite3_bind_double(ins, 4, x->v[c]);
+		sqlite3_bind_int(ins, 5, (int)x->st[c]);
+		sql_step_done(db, ins);
+	}
+	sql_exec(db, "COMMIT");
+}
+
+static void sql_rows(sql_engine *e, const dataset *ds, sqlite3_stmt *st,
+		     check *out)
+{
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		vg_period p = (vg_period)sqlite3_column_int64(st, 0);
+		bool null = sqlite3_column_type(st, 1) == SQLITE_NULL;
+		check_add(out, year_index(ds, p), sqlite3_column_double(st, 1),
+			  sqlite3_column_int(st, 2), null);
+	}
+	if (rc != SQLITE_DONE)
+		die_sql(e->db, sqlite3_sql(st));
+	sqlite3_reset(st);
+}
+
+static void sql_query(sql_engine *e, const dataset *ds, qkind k,
+		      const query *q, check *out)
+{
+	sqlite3_stmt *st = e->q[k];
+	memset(out, 0, sizeof(*out));
+	sqlite3_bind_text(st, 1, ind_defs[q->ind].code, -1, SQLITE_STATIC);
+	if (k == Q_SERIES) {
+		sqlite3_bind_text(st, 2, ds->com[q->com].code, -1,
+				  SQLITE_STATIC);
+	} else {
+		sqlite3_bind_int64(st, 2, ds->period[q->year]);
+		sqlite3_bind_text(st, 3, "com", -1, SQLITE_STATIC);
+		if (k == Q_WITHIN)
+			sqlite3_bind_text(st, 4, ds->dep[q->dep].code, -1,
+					  SQLITE_STATIC);
+	}
+	sql_rows(e, ds, st, out);
+}
+
+/* ---- running both ----------------------------------------------------- */
+
+typedef struct options {
+	double scale;
+	const char *dir;
+	bool keep;
+	bool run_vigie, run_sqlite;
+	bool verbose;
+	uint64_t seed;
+	size_t n[3];
+} options;
+
+static char g_dir[4096];      /* the data directory */
+static bool g_dir_is_ours;    /* made by mkdtemp: remove it whole */
+static char g_vig_dir[4200];  /* <dir>/vigie */
+static char g_sql_path[4200]; /* <dir>/bench.sqlite */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+		    struct FTW *ftw)
+{
+	if (remove(path) != 0)
+		fprintf(stderr, "bench_store: cannot remove %s: %s\n", path,
+			strerror(errno));
+	return 0;
+}
+
+static void rm_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0)
+		nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void cleanup_dir(void)
+{
+	if (!g_cleanup_dir)
+		return;
+	const char *d = g_cleanup_dir;
+	g_cleanup_dir = NULL;
+	if (g_keep) {
+		fprintf(stderr, "bench_store: data kept in %s\n", d);
+		return;
+	}
+	/* A directory given with --dir is the user's: remove only what this
+	 * program made in it. */
+	if (g_dir_is_ours) {
+		rm_tree(d);
+		return;
+	}
+	rm_tree(g_vig_dir);
+	const char *sfx[3] = { "", "-wal", "-shm" };
+	for (int i = 0; i < 3; i++) {
+		char p[4300];
+		snprintf(p, sizeof(p), "%s%s", g_sql_path, sfx[i]);
+		unlink(p);
+	}
+}
+
+static int g_mismatches;
+
+/* Compare one engine's checksums with the ground truth and, when both ran,
+ * with each other; print the first few differences in full. */
+static void verify(const char *what, size_t n, const check *truth,
+		   const check *vig, const check *sql,
+		   const char *(*describe)(size_t i, char *buf, size_t len,
+					   const void *ud),
+		   const void *ud)
+{
+	size_t bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool ok = true;
+		if (vig && !check_eq(vig + i, truth + i))
+			ok = false;
+		if (sql && !check_eq(sql + i, truth + i))
+			ok = false;
+		if (ok)
+			continue;
+		if (bad++ < 5) {
+			char buf[160];
+			fprintf(stderr, "MISMATCH in %s: %s\n", what,
+				describe(i, buf, sizeof(buf), ud));
+			check_print(stderr, "truth", truth + i);
+			if (vig)
+				check_print(stderr, "vigie", vig + i);
+			if (sql)
+				check_print(stderr, "sqlite", sql + i);
+		}
+	}
+	if (bad) {
+		fprintf(stderr, "MISMATCH in %s: %zu of %zu results differ\n",
+			what, bad, n);
+		g_mismatches += (int)bad;
+	}
+}
+
+typedef struct describe_ctx {
+	const dataset *ds;
+	const query *q;
+	qkind k;
+} describe_ctx;
+
+static const char *describe_query(size_t i, char *buf, size_t len,
+				  const void *ud)
+{
+	const describe_ctx *c = ud;
+	const query *q = &c->q[i];
+	switch (c->k) {
+	case Q_SERIES:
+		snprintf(buf, len, "series #%zu %s %s", i,
+			 ind_defs[q->ind].code, c->ds->com[q->com].code);
+		break;
+	case Q_SLICE:
+		snprintf(buf, len, "slice #%zu %s %u level com", i,
+			 ind_defs[q->ind].code, YEAR0 + q->year);
+		break;
+	case Q_WITHIN:
+		snprintf(buf, len, "slice #%zu %s %u level com within %s", i,
+			 ind_defs[q->ind].code, YEAR0 + q->year,
+			 c->ds->dep[q->dep].code);
+		break;
+	}
+	return buf;
+}
+
+static const char *describe_xs(size_t i, char *buf, size_t len,
+			       const void *ud)
+{
+	snprintf(buf, len, "warm-up slice %s %u level com",
+		 ind_defs[i / NYEAR].code, YEAR0 + (unsigned)(i % NYEAR));
+	return buf;
+}
+
+static const char *describe_scan(size_t i, char *buf, size_t len,
+				 const void *ud)
+{
+	snprintf(buf, len, "full scan of every point");
+	return buf;
+}
+
+static void run_vigie(const options *o, const dataset *ds,
+		      const workload *w, results *res)
+{
+	vg_store *s;
+	vg_error err;
+	vg_store_opts so = { 0 };
+	int rc;
+	double t0;
+
+	res->ran = true;
+	if ((rc = vg_store_open(&s, g_vig_dir, &so, &err)) != 0)
+		die_vg("vg_store_open", rc, &err);
+
+	t0 = now_s();
+	vig_setup(s, ds);
+	res->setup_s = now_s() - t0;
+
+	/* Load: one batch per (indicator, year), years outermost, the order
+	 * yearly releases arrive in (and the harder one for a series-ordered
+	 * key: every batch touches every series). */
+	xsection x = { xcalloc(ds->ncom, sizeof(double)),
+		       xcalloc(ds->ncom, sizeof(vg_status)),
+		       { 0 } };
+	for (unsigned y = 0; y < NYEAR; y++)
+		for (unsigned i = 0; i < NIND; i++) {
+			xsection_fill(ds, i, y, &x);
+			t0 = now_s();
+			vig_load_xs(s, ds, i, y, &x);
+			res->load_s += now_s() - t0;
+		}
+	free(x.v);
+	free(x.st);
+
+	vg_store_stat st;
+	if ((rc = vg_store_stat_get(s, &st, &err)) != 0)
+		die_vg("vg_store_stat_get", rc, &err);
+	if (st.points != ds->npoints) {
+		fprintf(stderr,
+			"MISMATCH: vg_store_stat says %" PRIu64
+			" points, %" PRIu64 " were written\n",
+			st.points, ds->npoints);
+		g_mismatches++;
+	}
+	res->file_size = st.file_size;
+	res->bytes_per_point = (double)st.used / (double)ds->npoints;
+	uint64_t fsz, alloc;
+	char path[4300];
+	snprintf(path, sizeof(path), "%s/data.mdb", g_vig_dir);
+	file_usage(path, &fsz, &alloc);
+	res->alloc_size = alloc;
+	res->bytes_per_point_alloc = (double)alloc / (double)ds->npoints;
+	if (o->verbose)
+		fprintf(stderr,
+			"vigie: map %" PRIu64 " used %" PRIu64
+			" file %" PRIu64 " allocated %" PRIu64
+			" points %" PRIu64 " history %" PRIu64
+			" blocks %" PRIu64 " territories %" PRIu64
+			" vintages %" PRIu64 " map grows %u\n",
+			st.map_size, st.used, st.file_size, alloc, st.points,
+			st.history, st.blocks, st.territories, st.vintages,
+			st.map_grows);
+
+	/* Warm-up, untimed except for the scan: every point once, every
+	 * cross-section once, all checked. */
+	vg_read *r;
+	if ((rc = vg_read_begin(s, &r, &err)) != 0)
+		die_vg("vg_read_begin", rc, &err);
+	vig_cb_ctx ctx = { ds, &res->scan };
+	t0 = now_s();
+	if ((rc = vg_read_points(r, 0, vig_point_cb, &ctx)) != 0)
+		die("vg_read_points: %s", vg_strerror(rc));
+	res->scan_s = now_s() - t0;
+	vg_read_end(r);
+	for (unsigned i = 0; i < NIND; i++)
+		for (unsigned y = 0; y < NYEAR; y++) {
+			query q = { .ind = i, .year = y };
+			vig_query(s, ds, Q_SLICE, &q, &res->xs[i * NYEAR + y]);
+		}
+
+	for (int k = 0; k < 3; k++) {
+		t0 = now_s();
+		for (size_t i = 0; i < w->n[k]; i++)
+			vig_query(s, ds, (qkind)k, &w->q[k][i],
+				  &res->per_query[k][i]);
+		double dt = now_s() - t0;
+		res->qps[k] = dt > 0 ? (double)w->n[k] / dt : 0;
+	}
+	vg_store_close(s);
+}
+
+static void run_sqlite(const options *o, const dataset *ds,
+		       const workload *w, results *res)
+{
+	sql_engine e;
+	double t0;
+
+	res->ran = true;
+	sql_open(&e, g_sql_path);
+
+	t0 = now_s();
+	sql_setup(&e, ds);
+	res->setup_s = now_s() - t0;
+
+	/* Same batches, same order as Vigie. The secondary index is built
+	 * once after the bulk load (faster than maintaining it row by row),
+	 * and that, ANALYZE and the final checkpoint count as load time:
+	 * until then the data is not queryable at full speed, or not in the
+	 * database file. */
+	sqlite3_stmt *ins = sql_prepare(
+		e.db, "INSERT INTO points VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+	sqlite3_stmt *vint = sql_prepare(
+		e.db, "INSERT INTO vintages VALUES(?1, ?2, 'bench_store')");
+	xsection x = { xcalloc(ds->ncom, sizeof(double)),
+		       xcalloc(ds->ncom, sizeof(vg_status)),
+		       { 0 } };
+	int64_t vintage = 1;
+	for (unsigned y = 0; y < NYEAR; y++)
+		for (unsigned i = 0; i < NIND; i++) {
+			xsection_fill(ds, i, y, &x);
+			t0 = now_s();
+			sql_load_xs(&e, ds, ins, vint, i, y, vintage++, &x);
+			res->load_s += now_s() - t0;
+		}
+	free(x.v);
+	free(x.st);
+	sqlite3_finalize(ins);
+	sqlite3_finalize(vint);
+	t0 = now_s();
+	sql_exec(e.db, sql_indexes);
+	sql_exec(e.db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	res->load_s += now_s() - t0;
+
+	uint64_t fsz, alloc;
+	file_usage(g_sql_path, &fsz, &alloc);
+	res->file_size = fsz;
+	res->alloc_size = alloc;
+	res->bytes_per_point = (double)fsz / (double)ds->npoints;
+	res->bytes_per_point_alloc = (double)alloc / (double)ds->npoints;
+
+	for (int k = 0; k < 3; k++)
+		e.q[k] = sql_prepare(e.db, sql_q[k]);
+	if (o->verbose) {
+		for (int k = 0; k < 3; k++) {
+			char sql[1024];
+			snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s",
+				 sql_q[k]);
+			sqlite3_stmt *st = sql_prepare(e.db, sql);
+			fprintf(stderr, "sqlite plan, %s:\n", qkind_name[k]);
+			while (sqlite3_step(st) == SQLITE_ROW)
+				fprintf(stderr, "    %s\n",
+					(const char *)sqlite3_column_text(st,
+									  3));
+			sqlite3_finalize(st);
+		}
+	}
+
+	/* Warm-up as for Vigie: the table scanned once (timed), the covering
+	 * index read through every cross-section once. */
+	sqlite3_stmt *scan = sql_prepare(
+		e.db, "SELECT period, value, status FROM points");
+	t0 = now_s();
+	sql_rows(&e, ds, scan, &res->scan);
+	res->scan_s = now_s() - t0;
+	sqlite3_finalize(scan);
+	for (unsigned i = 0; i < NIND; i++)
+		for (unsigned y = 0; y < NYEAR; y++) {
+			query q = { .ind = i, .year = y };
+			sql_query(&e, ds, Q_SLICE, &q,
+				  &res->xs[i * NYEAR + y]);
+		}
+
+	for (int k = 0; k < 3; k++) {
+		t0 = now_s();
+		for (size_t i = 0; i < w->n[k]; i++)
+			sql_query(&e, ds, (qkind)k, &w->q[k][i],
+				  &res->per_query[k][i]);
+		double dt = now_s() - t0;
+		res->qps[k] = dt > 0 ? (double)w->n[k] / dt : 0;
+	}
+	sql_close(&e);
+}
+
+/* ---- the report ------------------------------------------------------- */
+
+static void fmt_num(char *buf, size_t n, double v)
+{
+	if (v >= 1000)
+		snprintf(buf, n, "%.0f", v);
+	else if (v >= 10)
+		snprintf(buf, n, "%.1f", v);
+	else
+		snprintf(buf, n, "%.2f", v);
+}
+
+static void row(const char *phase, const results *v, const results *s,
+		double fv, double fs)
+{
+	char a[32] = "-", b[32] = "-", c[32] = "-";
+	if (v->ran)
+		fmt_num(a, sizeof(a), fv);
+	if (s->ran)
+		fmt_num(b, sizeof(b), fs);
+	if (v->ran && s->ran && fs > 0)
+		snprintf(c, sizeof(c), "%.2f", fv / fs);
+	printf("| %-44s | %12s | %12s | %8s |\n", phase, a, b, c);
+}
+
+static void machine_info(const options *o, const dataset *ds)
+{
+	struct utsname u;
+	char cpu[128] = "?";
+	long mem_kb = 0;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	if (f) {
+		char line[256];
+		while (fgets(line, sizeof(line), f))
+			if (strncmp(line, "model name", 10) == 0) {
+				char *p = strchr(line, ':');
+				if (p) {
+					p += 1 + (p[1] == ' ');
+					p[strcspn(p, "\n")] = 0;
+					snprintf(cpu, sizeof(cpu), "%s", p);
+				}
+				break;
+			}
+		fclose(f);
+	}
+	f = fopen("/proc/meminfo", "r");
+	if (f) {
+		if (fscanf(f, "MemTotal: %ld kB", &mem_kb) != 1)
+			mem_kb = 0;
+		fclose(f);
+	}
+	uname(&u);
+	printf("machine: %ld cores (nproc), %s, %.1f GiB RAM, %s %s, "
+	       "cc %s, SQLite %s\n",
+	       sysconf(_SC_NPROCESSORS_ONLN), cpu,
+	       (double)mem_kb / (1024.0 * 1024.0), u.sysname, u.release,
+	       __VERSION__, sqlite3_libversion());
+	printf("data set: scale %g, seed %" PRIu64 ": %u régions, %u "
+	       "départements, %" PRIu32 " EPCI, %" PRIu32 " communes; "
+	       "%u indicators x %u years (%u-%u) = %" PRIu64 " points\n",
+	       o->scale, o->seed, NREG, NDEP, ds->nepci, ds->ncom, NIND,
+	       NYEAR, YEAR0, YEAR0 + NYEAR - 1, ds->npoints);
+	printf("queries: %zu series, %zu slices (level com), %zu slices "
+	       "within one département; one read transaction per query\n",
+	       o->n[0], o->n[1], o->n[2]);
+	printf("data dir: %s\n", g_dir);
+	fflush(stdout);
+}
+
+static void report(const dataset *ds, const results *v, const results *s)
+{
+	double np = (double)ds->npoints;
+	printf("\n| %-44s | %12s | %12s | %8s |\n", "phase", "Vigie",
+	       "SQLite", "ratio");
+	printf("|%s|%s|%s|%s|\n", "----------------------------------------"
+				  "------",
+	       "-------------:", "-------------:", "---------:");
+	row("load, points/s", v, s, v->load_s > 0 ? np / v->load_s : 0,
+	    s->load_s > 0 ? np / s->load_s : 0);
+	row("full scan (first read), points/s", v, s,
+	    v->scan_s > 0 ? np / v->scan_s : 0,
+	    s->scan_s > 0 ? np / s->scan_s : 0);
+	row("series (1 commune, 25 years), queries/s", v, s, v->qps[0],
+	    s->qps[0]);
+	char lbl[96];
+	snprintf(lbl, sizeof(lbl), "slice, all %" PRIu32 " communes, q/s",
+		 ds->ncom);
+	row(lbl, v, s, v->qps[1], s->qps[1]);
+	row("slice, communes of one dep, queries/s", v, s, v->qps[2],
+	    s->qps[2]);
+	row("disk, bytes/point (used / file)", v, s, v->bytes_per_point,
+	    s->bytes_per_point);
+	row("disk, bytes/point (allocated blocks)", v, s,
+	    v->bytes_per_point_alloc, s->bytes_per_point_alloc);
+	row("setup (territories + indicators), ms", v, s, v->setup_s * 1e3,
+	    s->setup_s * 1e3);
+	printf("\nratio = Vigie / SQLite: higher is better for rates, lower "
+	       "for bytes and ms.\n");
+	printf("load includes every commit (and for SQLite the index build, "
+	       "ANALYZE and the final WAL checkpoint); Vigie bytes/point "
+	       "counts the pages LMDB uses (vg_store_stat.used), SQLite the "
+	       "file after checkpoint.\n");
+	if (v->ran)
+		printf("Vigie: data.mdb %" PRIu64 " bytes (%" PRIu64
+		       " allocated)\n",
+		       v->file_size, v->alloc_size);
+	if (s->ran)
+		printf("SQLite: bench.sqlite %" PRIu64 " bytes\n",
+		       s->file_size);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: bench_store [--scale F] [--quick] [--dir PATH] [--keep]\n"
+	      "                   [--seed N] [--series N] [--slices N] "
+	      "[--within N]\n"
+	      "                   [--engine both|vigie|sqlite] [--verbose]\n"
+	      "  --scale F    fraction of the 34 900 communes (default 1)\n"
+	      "  --quick      same as --scale 0.05\n"
+	      "  --dir PATH   data directory (default: a fresh mkdtemp under "
+	      "/tmp)\n"
+	      "  --keep       do not remove the data at the end\n"
+	      "  --series N   random series queries (default 20000)\n"
+	      "  --slices N   random France-wide commune slices (default "
+	      "200)\n"
+	      "  --within N   random slices of one département's communes "
+	      "(default 2000)\n"
+	      "  --engine E   run only one engine (checks against the "
+	      "generator still run)\n"
+	      "  --verbose    store statistics and SQLite query plans on "
+	      "stderr\n",
+	      f);
+}
+
+static double parse_double(const char *flag, const char *s)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0))
+		die("%s: '%s' is not a positive number", flag, s);
+	return v;
+}
+
+static void parse_args(int argc, char **argv, options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->scale = 1.0;
+	o->seed = 20240101;
+	o->run_vigie = o->run_sqlite = true;
+	o->n[Q_SERIES] = 20000;
+	o->n[Q_SLICE] = 200;
+	o->n[Q_WITHIN] = 2000;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool more = i + 1 < argc;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			exit(0);
+		} else if (!strcmp(a, "--quick")) {
+			o->scale = 0.05;
+		} else if (!strcmp(a, "--keep")) {
+			o->keep = true;
+		} else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+			o->verbose = true;
+		} else if (!strcmp(a, "--scale") && more) {
+			o->scale = parse_double(a, argv[++i]);
+			if (o->scale > 4)
+				die("--scale: at most 4");
+		} else if (!strcmp(a, "--dir") && more) {
+			o->dir = argv[++i];
+		} else if (!strcmp(a, "--seed") && more) {
+			o->seed = (uint64_t)parse_double(a, argv[++i]);
+		} else if (!strcmp(a, "--series") && more) {
+			o->n[Q_SERIES] = (size_t)parse_double(a, argv[++i]);
+		} else if (!strcmp(a, "--slices") && more) {
+			o->n[Q_SLICE] = (size_t)parse_double(a, argv[++i]);
+		} else if (!strcmp(a, "--within") && more) {
+			o->n[Q_WITHIN] = (size_t)parse_double(a, argv[++i]);
+		} else if (!strcmp(a, "--engine") && more) {
+			const char *e = argv[++i];
+			o->run_vigie = !strcmp(e, "both") || !strcmp(e, "vigie");
+			o->run_sqlite =
+				!strcmp(e, "both") || !strcmp(e, "sqlite");
+			if (!o->run_vigie && !o->run_sqlite) {
+				usage(stderr);
+				exit(2);
+			}
+		} else {
+			fprintf(stderr, "bench_store: bad argument '%s'\n", a);
+			usage(stderr);
+			exit(2);
+		}
+	}
+}
+
+static void prepare_dir(const options *o)
+{
+	struct stat st;
+	if (o->dir) {
+		snprintf(g_dir, sizeof(g_dir), "%s", o->dir);
+		if (mkdir(g_dir, 0755) != 0 && errno != EEXIST)
+			die("mkdir %s: %s", g_dir, strerror(errno));
+	} else {
+		snprintf(g_dir, sizeof(g_dir), "/tmp/vigie-bench-XXXXXX");
+		if (!mkdtemp(g_dir))
+			die("mkdtemp: %s", strerror(errno));
+		g_dir_is_ours = true;
+	}
+	snprintf(g_vig_dir, sizeof(g_vig_dir), "%s/vigie", g_dir);
+	snprintf(g_sql_path, sizeof(g_sql_path), "%s/bench.sqlite", g_dir);
+	/* A load into existing data would measure "unchanged" points, not a
+	 * load: refuse rather than guess. */
+	if (lstat(g_vig_dir, &st) == 0 || lstat(g_sql_path, &st) == 0)
+		die("%s already holds benchmark data (vigie/ or "
+		    "bench.sqlite): remove it or pick another --dir",
+		    g_dir);
+	if (mkdir(g_vig_dir, 0755) != 0)
+		die("mkdir %s: %s", g_vig_dir, strerror(errno));
+	g_cleanup_dir = g_dir;
+	g_keep = o->keep;
+}
+
+int main(int argc, char **argv)
+{
+	options o;
+	dataset ds;
+	workload w;
+	results rv, rs;
+	double t0 = now_s();
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	parse_args(argc, argv, &o);
+	prepare_dir(&o);
+	dataset_build(&ds, o.scale, o.seed);
+	workload_build(&w, &ds, o.n);
+	machine_info(&o, &ds);
+	results_init(&rv, &w);
+	results_init(&rs, &w);
+
+	if (o.run_vigie) {
+		fprintf(stderr, "vigie...\n");
+		run_vigie(&o, &ds, &w, &rv);
+	}
+	if (o.run_sqlite) {
+		fprintf(stderr, "sqlite...\n");
+		run_sqlite(&o, &ds, &w, &rs);
+	}
+
+	/* The ground truth of the warm-up slices and of the scan. */
+	check *xs_truth = xcalloc(NIND * NYEAR, sizeof(check));
+	check scan_truth = { 0 };
+	for (unsigned i = 0; i < NIND; i++)
+		for (unsigned y = 0; y < NYEAR; y++) {
+			query q = { .ind = i, .year = y };
+			check *c = &xs_truth[i * NYEAR + y];
+			*c = truth_of(&ds, Q_SLICE, &q);
+			scan_truth.n += c->n;
+			scan_truth.nnan += c->nnan;
+			scan_truth.stsum += c->stsum;
+			scan_truth.sum += c->sum;
+			scan_truth.wsum += c->wsum;
+		}
+	const check *nil = NULL;
+	verify("full scan", 1, &scan_truth, rv.ran ? &rv.scan : nil,
+	       rs.ran ? &rs.scan : nil, describe_scan, NULL);
+	verify("warm-up slices", NIND * NYEAR, xs_truth, rv.ran ? rv.xs : nil,
+	       rs.ran ? rs.xs : nil, describe_xs, NULL);
+	for (int k = 0; k < 3; k++) {
+		describe_ctx dc = { &ds, w.q[k], (qkind)k };
+		verify(qkind_name[k], w.n[k], w.truth[k],
+		       rv.ran ? rv.per_query[k] : nil,
+		       rs.ran ? rs.per_query[k] : nil, describe_query, &dc);
+	}
+	free(xs_truth);
+
+	report(&ds, &rv, &rs);
+	printf("total run time %.1f s\n", now_s() - t0);
+
+	results_free(&rv);
+	results_free(&rs);
+	workload_free(&w);
+	dataset_free(&ds);
+	cleanup_dir();
+	if (g_mismatches) {
+		printf("\nINVALID: %d result(s) differ from the ground truth "
+		       "(details on stderr); the figures above are "
+		       "meaningless.\n",
+		       g_mismatches);
+		return 1;
+	}
+	printf("all results checked: both engines agree with the generator\n");
+	return 0;
+}
