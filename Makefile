@@ -43,6 +43,9 @@ LDFLAGS += $(filter -fsanitize=%,$(OPT))
 CORE_SRC := $(shell find core -name '*.c' -not -path 'core/cmd/*' | sort)
 CORE_OBJ := $(CORE_SRC:%.c=$(OUT)/obj/%.o)
 LIB      := $(OUT)/libvigie.a
+# Helpers of the two programs (output formatting...), not part of the lib.
+CMD_SRC  := $(filter-out core/cmd/vigie.c core/cmd/vigied.c,$(wildcard core/cmd/*.c))
+CMD_OBJ  := $(CMD_SRC:%.c=$(OUT)/obj/%.o)
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
@@ -67,9 +70,9 @@ $(LIB): $(CORE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(OUT)/vigie: $(OUT)/obj/core/cmd/vigie.o $(LIB)
+$(OUT)/vigie: $(OUT)/obj/core/cmd/vigie.o $(CMD_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
-$(OUT)/vigied: $(OUT)/obj/core/cmd/vigied.o $(LIB)
+$(OUT)/vigied: $(OUT)/obj/core/cmd/vigied.o $(CMD_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 $(OUT)/tests/test_%: $(OUT)/obj/tests/unit/test_%.o $(LIB)

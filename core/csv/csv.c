@@ -10,8 +10,8 @@
  *
  * libcsv reports no positions, so we keep our own. Its callbacks only ever
  * fire on a separator, CR or LF byte, so we feed it segments that end at
- * such bytes: when a callback runs we know exactly which byte triggered
- * it, and where the segment began if libcsv rejects a byte in it. */
+ * such bytes (or at csv_fini): when a callback runs we know which byte
+ * triggered it, and where the segment began if libcsv rejects a byte. */
 #include "vigie/csv.h"
 
 #include <csv.h>
@@ -28,6 +28,13 @@
 /* Longest first line we buffer to detect the separator before deciding
  * with what we have. */
 #define VG__CSV_LOOK_MAX ((size_t)1 << 20)
+/* STRICT and STRICT_FINI: malformed quoting is an error, never a silently
+ * merged field (an open quote would swallow the rest of the file); see
+ * feed_segment for the one strict error we let through. APPEND_NULL lets
+ * on_field copy the terminator with the data; EMPTY_IS_NULL tells `a,,b`
+ * from `a,"",b`. */
+#define VG__CSV_OPTS                                                         \
+	(CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL | CSV_EMPTY_IS_NULL)
 
 enum vg__csv_phase {
 	PHASE_SKIP,   /* dropping skip_lines */
@@ -70,9 +77,11 @@ struct vg_csv {
 	size_t mem_len;
 	size_t mem_pos;
 	unsigned char *raw; /* read buffer for fp, read_size bytes */
-	unsigned char *conv; /* Latin-1 -> UTF-8 output, 2 * read_size */
+	unsigned char *conv; /* Latin-1 -> UTF-8 output, 3 * read_size */
 	size_t read_size;
-	bool started; /* first chunk seen (BOM check done) */
+	bool started; /* sniff() done */
+	unsigned char head[3]; /* bytes sniff() read from fp, not yet fed */
+	size_t head_len;
 	bool eof;     /* input exhausted and libcsv finished */
 
 	/* Options, defaults applied. */
@@ -347,16 +356,28 @@ static void on_row(int term, void *ctx)
 
 /* ---- feeding libcsv ---------------------------------------------- */
 
+/* Count characters (UTF-8 lead bytes) in s[0..n). */
+static long count_chars(const unsigned char *s, size_t n)
+{
+	long k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += (s[i] & 0xC0) != 0x80;
+	return k;
+}
+
 /* Hand one segment to libcsv; s[0] is at (seg_line, seg_col). */
 static int feed_segment(vg_csv *c, const unsigned char *s, size_t n)
 {
-	size_t used = csv_parse(&c->p, s, n, on_field, on_row, c);
+	while (n) {
+		size_t used = csv_parse(&c->p, s, n, on_field, on_row, c);
 
-	if (c->cb_rc)
-		return c->cb_rc;
-	if (used < n) {
+		if (c->cb_rc)
+			return c->cb_rc;
+		if (used == n)
+			break;
+
 		int perr = csv_error(&c->p);
-
 		if (perr == CSV_ENOMEM)
 			return fail(c, VG_ENOMEM, 0, 0, "out of memory");
 		if (perr == CSV_ETOOBIG)
@@ -365,19 +386,27 @@ static int feed_segment(vg_csv *c, const unsigned char *s, size_t n)
 		/* CSV_EPARSE: s[used] is the offending byte. A segment holds
 		 * no line break before its last byte, and libcsv never
 		 * rejects a CR, LF or separator, so it is on seg_line. */
-		long col = c->seg_col;
-		for (size_t i = 0; i < used; i++)
-			if ((s[i] & 0xC0) != 0x80)
-				col++;
+		long col = c->seg_col + count_chars(s, used);
 		if (c->p.quoted)
 			return fail(c, VG_EPARSE, c->seg_line, col,
 				    "text after the closing quote of the "
 				    "field starting at column %ld (a quote "
 				    "inside a quoted field must be doubled)",
 				    c->fld_col);
-		return fail(c, VG_EPARSE, c->seg_line, col,
-			    "quote inside unquoted field (quote the whole "
-			    "field and double the quote)");
+		/* The other strict error is a quote inside an unquoted field.
+		 * Real data has them (12" screens, 37°36'37.8"N, and so does
+		 * csv-spectrum) and they are unambiguous, so take it as data,
+		 * as libcsv's lax mode would, and stay strict for the rest:
+		 * lax mode would also let text after a closing quote reopen
+		 * the field and swallow the following rows. */
+		csv_set_opts(&c->p, VG__CSV_OPTS & ~CSV_STRICT);
+		size_t one = csv_parse(&c->p, s + used, 1, on_field, on_row, c);
+		csv_set_opts(&c->p, VG__CSV_OPTS);
+		if (one != 1)
+			return fail(c, VG_ENOMEM, 0, 0, "out of memory");
+		c->seg_col += count_chars(s, used + 1);
+		s += used + 1;
+		n -= used + 1;
 	}
 	/* A quoted field grows across segments without any callback: stop
 	 * it here rather than let libcsv buffer without bound. */
@@ -516,12 +545,60 @@ static int read_chunk(vg_csv *c, const unsigned char **s, size_t *n)
 		c->mem_pos += *n;
 		return *n > 0;
 	}
+	if (c->head_len) {
+		*s = c->head;
+		*n = c->head_len;
+		c->head_len = 0;
+		return 1;
+	}
 	*n = fread(c->raw, 1, c->read_size, c->fp);
 	*s = c->raw;
 	if (*n == 0 && ferror(c->fp))
 		return fail(c, VG_EIO, 0, 0, "read failed: %s",
 			    strerror(errno));
 	return *n > 0;
+}
+
+/* Look at the first bytes of the input, whatever the chunk size: strip a
+ * UTF-8 BOM, refuse UTF-16 and a BOM under Latin-1. For a file, the bytes
+ * read here that are not a BOM go out as the first chunk. */
+static int sniff(vg_csv *c)
+{
+	unsigned char h[3];
+	size_t n, skip = 0;
+
+	if (c->mem) {
+		n = c->mem_len < 3 ? c->mem_len : 3;
+		memcpy(h, c->mem, n);
+	} else {
+		n = fread(h, 1, 3, c->fp);
+		if (n < 3 && ferror(c->fp))
+			return fail(c, VG_EIO, 0, 0, "read failed: %s",
+				    strerror(errno));
+	}
+	bool bom = n == 3 && !memcmp(h, "\xEF\xBB\xBF", 3);
+	if (c->enc == VG_CSV_UTF8) {
+		if (bom)
+			skip = 3;
+		else if (n >= 2 && (!memcmp(h, "\xFF\xFE", 2)
+				    || !memcmp(h, "\xFE\xFF", 2)))
+			return fail(c, VG_EPARSE, 1, 1,
+				    "UTF-16 input is not supported: convert "
+				    "it to UTF-8");
+	} else if (bom) {
+		/* Decoding UTF-8 as Latin-1 would garble every accent
+		 * silently. */
+		return fail(c, VG_EPARSE, 1, 1,
+			    "input starts with a UTF-8 byte order mark but "
+			    "the encoding option says Latin-1");
+	}
+	if (c->mem) {
+		c->mem_pos = skip;
+	} else {
+		memcpy(c->head, h + skip, n - skip);
+		c->head_len = n - skip;
+	}
+	return 0;
 }
 
 /* Latin-1 (with Windows-1252 in 0x80-0x9F) to UTF-8. */
@@ -584,32 +661,19 @@ static int step(vg_csv *c)
 {
 	const unsigned char *s;
 	size_t n;
-	int rc = read_chunk(c, &s, &n);
+	int rc;
 
+	if (!c->started) {
+		c->started = true;
+		rc = sniff(c);
+		if (rc)
+			return rc;
+	}
+	rc = read_chunk(c, &s, &n);
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
 		return finish(c);
-	if (!c->started) {
-		c->started = true;
-		if (c->enc == VG_CSV_UTF8) {
-			if (n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) {
-				s += 3;
-				n -= 3;
-			} else if (n >= 2 && (!memcmp(s, "\xFF\xFE", 2)
-					      || !memcmp(s, "\xFE\xFF", 2))) {
-				return fail(c, VG_EPARSE, 1, 1,
-					    "UTF-16 input is not supported: "
-					    "convert it to UTF-8");
-			}
-		} else if (n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) {
-			/* Decoding UTF-8 as Latin-1 would garble every
-			 * accent silently. */
-			return fail(c, VG_EPARSE, 1, 1,
-				    "input starts with a UTF-8 byte order mark "
-				    "but the encoding option says Latin-1");
-		}
-	}
 	if (c->enc == VG_CSV_LATIN1) {
 		n = latin1_to_utf8(c->conv, s, n);
 		s = c->conv;
@@ -706,13 +770,7 @@ static int open_common(vg_csv **out, vg_csv *c, const vg_csv_opts *opts,
 	c->phase = c->skip_lines ? PHASE_SKIP : c->sep ? PHASE_PARSE
 						       : PHASE_DETECT;
 
-	/* STRICT and STRICT_FINI: malformed quoting is an error, never a
-	 * silently merged field (an open quote would swallow the rest of the
-	 * file). APPEND_NULL lets on_field copy the terminator with the data;
-	 * EMPTY_IS_NULL tells `a,,b` from `a,"",b`. */
-	if (csv_init(&c->p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL
-				    | CSV_EMPTY_IS_NULL)
-	    != 0) {
+	if (csv_init(&c->p, VG__CSV_OPTS) != 0) {
 		fail(c, VG_ENOMEM, 0, 0, "out of memory");
 		goto error;
 	}

@@ -9,9 +9,10 @@
  * Accepted input: RFC 4180 quoting (separators, `""` and line breaks inside
  * quotes), LF, CRLF or CR line ends, an optional UTF-8 BOM, blank lines
  * (skipped). Following libcsv, spaces and tabs around an unquoted field are
- * trimmed; inside quotes they are kept. Quotes are strict: a quote inside an
- * unquoted field, text after a closing quote or a quoted field still open
- * at end of input is an error located as "name:line:col: ...".
+ * trimmed; inside quotes they are kept. A quote inside an unquoted field is
+ * data (`12" screen`). Text after a closing quote (`"ab"x`) and a quoted
+ * field still open at end of input are errors, located as
+ * "name:line:col: ...".
  *
  * Positions: lines are the 1-based physical lines of the input (skipped
  * lines, blank lines and line breaks inside quoted fields all count);

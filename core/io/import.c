@@ -1,0 +1,541 @@
+/* CSV and JSON imports into the store, all or nothing. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/sha256.h"
+#include "util/strmap.h"
+#include "vigie/csv.h"
+#include "vigie/io.h"
+
+/* Keep the first errors for the report; count them all. */
+static void row_error(vg_import_report *rep, const vg_error *e)
+{
+	rep->bad_rows++;
+	if (rep->nerrors < VG_IMPORT_MAX_ERRORS)
+		rep->errors[rep->nerrors++] = *e;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+static int start_batch(vg_store *s, const char *path, const vg_import_opts *o,
+		       vg_batch **b, vg_error *err)
+{
+	char origin[300], sum[72] = "";
+	if (o && o->origin)
+		snprintf(origin, sizeof(origin), "%s", o->origin);
+	else
+		snprintf(origin, sizeof(origin), "import %s", base_name(path));
+	vg_sha256_file(path, sum);
+	vg_batch_opts bo = { .origin = origin,
+			     .checksum = sum[0] ? sum : NULL,
+			     .time = o ? o->published : 0 };
+	return vg_batch_new(s, &bo, b, err);
+}
+
+/* The end of every import: refuse if rows were bad (unless skipping),
+ * otherwise commit. Frees the batch. */
+static int finish(vg_batch *b, const char *path, const vg_import_opts *o,
+		  vg_import_report *rep, vg_error *err)
+{
+	if (rep->bad_rows && !(o && o->skip_bad)) {
+		vg_batch_free(b);
+		const vg_error *first = &rep->errors[0];
+		return vg_error_at(err, VG_EBADROWS, path, first->line,
+				   first->column,
+				   "%llu bad row%s (first: %s); nothing was "
+				   "imported (--skip-bad imports the others)",
+				   (unsigned long long)rep->bad_rows,
+				   rep->bad_rows > 1 ? "s" : "", first->msg);
+	}
+	return vg_batch_commit(b, &rep->commit, err);
+}
+
+/* Column lookup by header name, case-insensitive. */
+static int column(vg_csv *c, const char *name)
+{
+	size_t n;
+	const char *const *h = vg_csv_header(c, &n);
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(h[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int need_columns(vg_csv *c, const char *path, const char *const *names,
+			int *idx, size_t n, const char *expected,
+			vg_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		idx[i] = column(c, names[i]);
+		if (idx[i] < 0)
+			return vg_error_at(err, VG_EPARSE, path, 1, 0,
+					   "missing column '%s' in the header "
+					   "(expected %s)", names[i], expected);
+	}
+	return 0;
+}
+
+static void set_row_err(vg_error *e, vg_csv *c, const vg_csv_row *row,
+			int field, const vg_error *why)
+{
+	vg_error_at(e, why->code, vg_csv_name(c),
+		    field >= 0 ? vg_csv_field_line(row, (size_t)field)
+			       : row->line,
+		    field >= 0 ? vg_csv_field_col(row, (size_t)field) : 0,
+		    "%s", why->msg);
+}
+
+static const char *fld(const vg_csv_row *row, int i)
+{
+	return i >= 0 && (size_t)i < row->nfields ? row->fields[i].ptr : "";
+}
+
+/* ---- points ----------------------------------------------------------- */
+
+int vg_import_points(vg_store *s, const char *path, const vg_import_opts *o,
+		     vg_import_report *rep, vg_error *err)
+{
+	memset(rep, 0, sizeof(*rep));
+	vg_csv *c;
+	vg_csv_opts co = { .header = true };
+	int rc = vg_csv_open_file(&c, path, &co, err);
+	if (rc)
+		return rc;
+	static const char *const names[] = { "indicator", "territory", "period",
+					     "value" };
+	int idx[4];
+	rc = need_columns(c, path, names, idx, 4,
+			  "indicator;territory;period;value[;status]", err);
+	int st_col = column(c, "status");
+	vg_batch *b = NULL;
+	if (!rc)
+		rc = start_batch(s, path, o, &b, err);
+	if (rc) {
+		vg_csv_close(c);
+		return rc;
+	}
+	vg_csv_row *row;
+	vg_error why, located;
+	while ((rc = vg_csv_next(c, &row, err)) == 1) {
+		rep->rows++;
+		vg_error_clear(&why);
+		int bad_field = -1;
+		const char *ind = fld(row, idx[0]), *terr = fld(row, idx[1]);
+		const char *ps = fld(row, idx[2]);
+		const vg_csv_field *vf = (size_t)idx[3] < row->nfields
+						 ? &row->fields[idx[3]]
+						 : NULL;
+		vg_period p;
+		double v = 0;
+		bool supp = false;
+		vg_status st = VG_STATUS_OK;
+		if (row->nfields < 4) {
+			vg_error_set(&why, VG_EPARSE,
+				     "%zu field%s, expected at least 4 "
+				     "(indicator;territory;period;value)",
+				     row->nfields, row->nfields == 1 ? "" : "s");
+		} else if (vg_period_parse(ps, strlen(ps), &p)) {
+			bad_field = idx[2];
+			vg_error_set(&why, VG_EPERIOD,
+				     "period '%s' is not YYYY, YYYY-Qn, YYYY-MM "
+				     "or YYYY-MM-DD", ps);
+		} else if (vg_value_parse(vf->ptr, vf->len, &v, &supp)) {
+			bad_field = idx[3];
+			vg_error_set(&why, VG_EINVAL,
+				     "value '%s' is not a number (empty, NS or "
+				     "s mean suppressed)", vf->ptr);
+		} else if (st_col >= 0 && *fld(row, st_col) &&
+			   vg_status_parse(fld(row, st_col),
+					   strlen(fld(row, st_col)), &st)) {
+			bad_field = st_col;
+			vg_error_set(&why, VG_EINVAL,
+				     "status '%s' is not one of ok, "
+				     "provisional, estimated, suppressed, "
+				     "missing", fld(row, st_col));
+		} else {
+			if (supp && st != VG_STATUS_MISSING)
+				st = VG_STATUS_SUPPRESSED;
+			if (!supp && (st == VG_STATUS_SUPPRESSED ||
+				      st == VG_STATUS_MISSING))
+				v = 0; /* the status wins: stored as NaN */
+			int prc = vg_batch_point(b, ind, terr, p, v, st, &why);
+			if (prc)
+				bad_field = prc == VG_EPERIOD ? idx[2]
+					    : strstr(why.msg, "indicator")
+						    ? idx[0]
+						    : idx[1];
+		}
+		if (why.code) {
+			set_row_err(&located, c, row, bad_field, &why);
+			row_error(rep, &located);
+		}
+	}
+	vg_csv_close(c);
+	if (rc < 0) {
+		vg_batch_free(b);
+		return rc;
+	}
+	return finish(b, path, o, rep, err);
+}
+
+/* ---- territories ------------------------------------------------------ */
+
+/* Split "a,b, c" into codes; returns the count or -1 if too many. */
+static int split_codes(const char *s, char (*out)[VG_CODE_MAX], size_t max)
+{
+	size_t n = 0;
+	while (*s) {
+		while (*s == ' ' || *s == ',')
+			s++;
+		if (!*s)
+			break;
+		const char *e = s;
+		while (*e && *e != ',')
+			e++;
+		const char *t = e;
+		while (t > s && t[-1] == ' ')
+			t--;
+		if (n == max || (size_t)(t - s) >= VG_CODE_MAX)
+			return -1;
+		memcpy(out[n], s, (size_t)(t - s));
+		out[n][t - s] = '\0';
+		n++;
+		s = e;
+	}
+	return (int)n;
+}
+
+static size_t count_codes(const char *s)
+{
+	size_t n = 1;
+	for (; *s; s++)
+		n += *s == ',';
+	return n;
+}
+
+typedef struct ref_check {
+	char code[VG_CODE_MAX];
+	char from[VG_CODE_MAX];
+	long line, col;
+} ref_check;
+
+int vg_import_territories(vg_store *s, const char *path,
+			  const vg_import_opts *o, vg_import_report *rep,
+			  vg_error *err)
+{
+	memset(rep, 0, sizeof(*rep));
+	vg_csv *c;
+	vg_csv_opts co = { .header = true };
+	int rc = vg_csv_open_file(&c, path, &co, err);
+	if (rc)
+		return rc;
+	static const char *const names[] = { "code", "level", "name",
+					     "parent_codes" };
+	int idx[4];
+	rc = need_columns(c, path, names, idx, 4,
+			  "code;level;name;parent_codes[;members]", err);
+	int mem_col = column(c, "members");
+	vg_batch *b = NULL;
+	if (!rc)
+		rc = start_batch(s, path, o, &b, err);
+	if (rc) {
+		vg_csv_close(c);
+		return rc;
+	}
+	/* Parents may come later in the file than their children: collect
+	 * references and check them once the whole file is read. */
+	vg_strmap defined;
+	vg_strmap_init(&defined);
+	ref_check *refs = NULL;
+	size_t nrefs = 0, caprefs = 0;
+	vg_csv_row *row;
+	vg_error why, located;
+	vg_territory t;
+	while ((rc = vg_csv_next(c, &row, err)) == 1) {
+		rep->rows++;
+		vg_error_clear(&why);
+		memset(&t, 0, sizeof(t));
+		int bad_field = idx[0];
+		const char *pc = fld(row, idx[3]);
+		const char *mc = fld(row, mem_col);
+		int np = 0;
+		if (row->nfields < 3) {
+			bad_field = -1;
+			vg_error_set(&why, VG_EPARSE,
+				     "%zu fields, expected code;level;name;"
+				     "parent_codes", row->nfields);
+		} else if (vg_territory_code_canon(fld(row, idx[1]),
+						   fld(row, idx[0]), t.code,
+						   t.level, &why)) {
+			/* why is set */
+		} else if (!*fld(row, idx[2])) {
+			bad_field = idx[2];
+			vg_error_set(&why, VG_EINVAL, "territory '%s' has no "
+				     "name", t.code);
+		} else if (strlen(fld(row, idx[2])) >= sizeof(t.name)) {
+			bad_field = idx[2];
+			vg_error_set(&why, VG_EINVAL, "name longer than %zu "
+				     "bytes", sizeof(t.name) - 1);
+		} else if ((np = split_codes(pc, t.parents, VG_MAX_PARENTS)) <
+			   0) {
+			bad_field = idx[3];
+			vg_error_set(&why, VG_EINVAL,
+				     "more than %d parents, or a code too long",
+				     VG_MAX_PARENTS);
+		} else {
+			strcpy(t.name, fld(row, idx[2]));
+			t.nparents = (size_t)np;
+			if (*mc) {
+				size_t cap = count_codes(mc);
+				t.members = calloc(cap, VG_CODE_MAX);
+				int nm = t.members ? split_codes(mc, t.members,
+								 cap)
+						   : -1;
+				t.nmembers = nm > 0 ? (size_t)nm : 0;
+			}
+			bad_field = idx[3];
+			if (!vg_batch_territory(b, &t, &why)) {
+				/* Remember what to check at the end. */
+				vg_strmap_put(&defined, t.code, 1);
+				size_t nr = t.nparents + t.nmembers;
+				if (nrefs + nr > caprefs) {
+					caprefs = (nrefs + nr) * 2 + 64;
+					refs = realloc(refs, caprefs *
+							     sizeof(*refs));
+				}
+				for (size_t i = 0; refs && i < nr; i++) {
+					ref_check *r = &refs[nrefs++];
+					const char *code =
+						i < t.nparents
+							? t.parents[i]
+							: t.members[i - t.nparents];
+					vg_territory_code_canon(NULL, code,
+								r->code, NULL,
+								NULL);
+					strcpy(r->from, t.code);
+					int f = i < t.nparents ? idx[3]
+							       : mem_col;
+					r->line = vg_csv_field_line(row,
+								    (size_t)f);
+					r->col = vg_csv_field_col(row,
+								  (size_t)f);
+				}
+			}
+			vg_territory_clear(&t);
+		}
+		if (why.code) {
+			set_row_err(&located, c, row, bad_field, &why);
+			row_error(rep, &located);
+		}
+	}
+	const char *name = path;
+	if (rc >= 0 && refs) {
+		vg_read *r = NULL;
+		vg_read_begin(s, &r, NULL);
+		for (size_t i = 0; i < nrefs; i++) {
+			uint32_t id;
+			if (vg_strmap_get(&defined, refs[i].code, &id) ||
+			    (r && !vg_read_territory_id(r, refs[i].code, &id,
+							NULL)))
+				continue;
+			vg_error_at(&located, VG_ENOTFOUND, name, refs[i].line,
+				    refs[i].col,
+				    "'%s' (parent or member of '%s') is not "
+				    "defined in this file nor in the store",
+				    refs[i].code, refs[i].from);
+			row_error(rep, &located);
+		}
+		vg_read_end(r);
+	}
+	free(refs);
+	vg_strmap_free(&defined);
+	vg_csv_close(c);
+	if (rc < 0) {
+		vg_batch_free(b);
+		return rc;
+	}
+	if (rep->bad_rows && o && o->skip_bad) {
+		/* A skipped territory can leave others pointing at it; the
+		 * store refuses dangling references, so skipping cannot
+		 * apply to references. */
+		for (size_t i = 0; i < rep->nerrors; i++)
+			if (rep->errors[i].code == VG_ENOTFOUND) {
+				vg_batch_free(b);
+				return vg_error_at(err, VG_EBADROWS, path,
+						   rep->errors[i].line,
+						   rep->errors[i].column,
+						   "%s; nothing was imported",
+						   rep->errors[i].msg);
+			}
+	}
+	return finish(b, path, o, rep, err);
+}
+
+/* ---- indicators ------------------------------------------------------- */
+
+static char *read_file(const char *path, size_t *len, vg_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		vg_error_at(err, errno == ENOENT ? VG_ENOTFOUND : VG_EIO, path,
+			    0, 0, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap);
+	size_t got;
+	while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n == cap) {
+			if (cap >= (64u << 20)) {
+				free(buf);
+				fclose(f);
+				vg_error_at(err, VG_ETOOBIG, path, 0, 0,
+					    "larger than 64 MiB");
+				return NULL;
+			}
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	if (!buf) {
+		vg_error_set(err, VG_ENOMEM, "out of memory");
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
+/* Line and column of byte offset `off` in buf. */
+static void position(const char *buf, size_t off, long *line, long *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < off; i++) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)buf[i] & 0xC0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+int vg_import_indicators(vg_store *s, const char *path,
+			 const vg_import_opts *o, vg_import_report *rep,
+			 vg_error *err)
+{
+	memset(rep, 0, sizeof(*rep));
+	size_t len;
+	char *text = read_file(path, &len, err);
+	if (!text)
+		return err ? err->code : VG_EIO;
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (!root) {
+		long line, col;
+		size_t off = end ? (size_t)(end - text) : 0;
+		position(text, off, &line, &col);
+		free(text);
+		return vg_error_at(err, VG_EPARSE, path, line, col,
+				   "invalid JSON");
+	}
+	free(text);
+	const cJSON *arr = root;
+	if (cJSON_IsObject(root))
+		arr = cJSON_GetObjectItemCaseSensitive(root, "indicators");
+	if (!cJSON_IsArray(arr)) {
+		cJSON_Delete(root);
+		return vg_error_at(err, VG_EPARSE, path, 0, 0,
+				   "expected an array of indicators or an "
+				   "object with an \"indicators\" array");
+	}
+	vg_batch *b;
+	int rc = start_batch(s, path, o, &b, err);
+	if (rc) {
+		cJSON_Delete(root);
+		return rc;
+	}
+	long i = 0;
+	const cJSON *it;
+	vg_indicator ind;
+	vg_error why;
+	cJSON_ArrayForEach(it, arr)
+	{
+		rep->rows++;
+		vg_error_clear(&why);
+		if (!vg_indicator_from_json(it, &ind, path, i, &why))
+			vg_batch_indicator(b, &ind, &why);
+		if (why.code) {
+			if (!why.where[0])
+				snprintf(why.where, sizeof(why.where), "%s",
+					 path);
+			row_error(rep, &why);
+		}
+		i++;
+	}
+	cJSON_Delete(root);
+	return finish(b, path, o, rep, err);
+}
+
+/* ---- export ----------------------------------------------------------- */
+
+typedef struct export_ctx {
+	vg_read *r;
+	FILE *out;
+	uint64_t rows;
+} export_ctx;
+
+static int export_point(void *ud, const vg_point *p)
+{
+	export_ctx *x = ud;
+	char ps[VG_PERIOD_STRLEN], vs[32];
+	vg_period_format(p->period, ps, sizeof(ps));
+	vg_value_format(p->value, vs, sizeof(vs));
+	if (fprintf(x->out, "%s;%s;%s;%s;%s\n",
+		    vg_read_indicator_code(x->r, p->ind),
+		    vg_read_territory_code(x->r, p->terr), ps, vs,
+		    vg_status_name(p->status)) < 0)
+		return VG_EIO;
+	x->rows++;
+	return 0;
+}
+
+int vg_export_points(vg_store *s, const char *ind, FILE *out, uint64_t *rows,
+		     vg_error *err)
+{
+	vg_read *r;
+	int rc = vg_read_begin(s, &r, err);
+	if (rc)
+		return rc;
+	uint32_t id = 0;
+	if (ind && (rc = vg_read_indicator_id(r, ind, &id, err))) {
+		vg_read_end(r);
+		return rc;
+	}
+	export_ctx x = { r, out, 0 };
+	fprintf(out, "indicator;territory;period;value;status\n");
+	rc = vg_read_points(r, id, export_point, &x);
+	vg_read_end(r);
+	if (rows)
+		*rows = x.rows;
+	if (rc || fflush(out) != 0 || ferror(out))
+		return vg_error_set(err, VG_EIO, "cannot write the export: %s",
+				    strerror(errno));
+	return 0;
+}
