@@ -1238,27 +1238,38 @@ static const char *describe_scan(size_t i, char *buf, size_t len,
 
 /* A timed phase: the whole list of queries, repeated until it has run for
  * MIN_PHASE_S, so a fast engine is not timed over a few milliseconds
- * (noise) while a slow one is not made to run N times longer. Every pass
- * gets the same answers, so the checksums of the last one are kept. */
-#define MIN_PHASE_S 1.0
+ * (noise) while a slow one is not made to run N times longer. The time is
+ * split into PHASE_ROUNDS rounds that alternate between the engines. Every
+ * pass gets the same answers, so the checksums of the last one are kept. */
+#define MIN_PHASE_S 1.5
+#define PHASE_ROUNDS 3
 
 typedef void (*query_fn)(void *eng, const dataset *ds, qkind k,
 			 const query *q, check *out);
 
-static double run_phase(query_fn fn, void *eng, const dataset *ds,
-			const workload *w, qkind k, check *out)
+typedef struct phase_acc {
+	size_t done;
+	double secs;
+} phase_acc;
+
+static void run_round(query_fn fn, void *eng, const dataset *ds,
+		      const workload *w, qkind k, check *out, phase_acc *acc)
 {
-	size_t done = 0;
-	double dt, t0 = now_s();
+	double t0 = now_s(), dt;
 	if (!w->n[k])
-		return 0;
+		return;
 	do {
 		for (size_t i = 0; i < w->n[k]; i++)
 			fn(eng, ds, k, &w->q[k][i], &out[i]);
-		done += w->n[k];
+		acc->done += w->n[k];
 		dt = now_s() - t0;
-	} while (dt < MIN_PHASE_S);
-	return (double)done / dt;
+	} while (dt < MIN_PHASE_S / PHASE_ROUNDS);
+	acc->secs += dt;
+}
+
+static double phase_qps(const phase_acc *a)
+{
+	return a->secs > 0 ? (double)a->done / a->secs : 0;
 }
 
 static void vig_query_any(void *eng, const dataset *ds, qkind k,
@@ -1273,40 +1284,12 @@ static void sql_query_any(void *eng, const dataset *ds, qkind k,
 	sql_query(eng, ds, k, q, out);
 }
 
-static void run_vigie(const options *o, const dataset *ds,
-		      const workload *w, results *res)
+static void vig_stats(const options *o, vg_store *s, const dataset *ds,
+		      results *res)
 {
-	vg_store *s;
-	vg_error err;
-	vg_store_opts so = { 0 };
-	int rc;
-	double t0;
-
-	res->ran = true;
-	if ((rc = vg_store_open(&s, g_vig_dir, &so, &err)) != 0)
-		die_vg("vg_store_open", rc, &err);
-
-	t0 = now_s();
-	vig_setup(s, ds);
-	res->setup_s = now_s() - t0;
-
-	/* Load: one batch per (indicator, year), years outermost, the order
-	 * yearly releases arrive in (and the harder one for a series-ordered
-	 * key: every batch touches every series). */
-	xsection x = { xcalloc(ds->ncom, sizeof(double)),
-		       xcalloc(ds->ncom, sizeof(vg_status)),
-		       { 0 } };
-	for (unsigned y = 0; y < NYEAR; y++)
-		for (unsigned i = 0; i < NIND; i++) {
-			xsection_fill(ds, i, y, &x);
-			t0 = now_s();
-			vig_load_xs(s, ds, i, y, &x);
-			res->load_s += now_s() - t0;
-		}
-	free(x.v);
-	free(x.st);
-
 	vg_store_stat st;
+	vg_error err;
+	int rc;
 	if ((rc = vg_store_stat_get(s, &st, &err)) != 0)
 		die_vg("vg_store_stat_get", rc, &err);
 	if (st.points != ds->npoints) {
@@ -1334,14 +1317,19 @@ static void run_vigie(const options *o, const dataset *ds,
 			st.map_size, st.used, st.file_size, alloc, st.points,
 			st.history, st.blocks, st.territories, st.vintages,
 			st.map_grows);
+}
 
-	/* Warm-up, untimed except for the scan: every point once, every
-	 * cross-section once, all checked. */
+/* Untimed warm-up except for the scan: every point once, every France-wide
+ * cross-section once, all checked against the generator. */
+static void vig_warm(vg_store *s, const dataset *ds, results *res)
+{
 	vg_read *r;
+	vg_error err;
+	int rc;
 	if ((rc = vg_read_begin(s, &r, &err)) != 0)
 		die_vg("vg_read_begin", rc, &err);
 	vig_cb_ctx ctx = { ds, &res->scan };
-	t0 = now_s();
+	double t0 = now_s();
 	if ((rc = vg_read_points(r, 0, vig_point_cb, &ctx)) != 0)
 		die("vg_read_points: %s", vg_strerror(rc));
 	res->scan_s = now_s() - t0;
@@ -1351,35 +1339,81 @@ static void run_vigie(const options *o, const dataset *ds,
 			query q = { .ind = i, .year = y };
 			vig_query(s, ds, Q_SLICE, &q, &res->xs[i * NYEAR + y]);
 		}
-
-	for (int k = 0; k < 3; k++)
-		res->qps[k] = run_phase(vig_query_any, s, ds, w, (qkind)k,
-					res->per_query[k]);
-	vg_store_close(s);
 }
 
-static void run_sqlite(const options *o, const dataset *ds,
-		       const workload *w, results *res)
+static void sql_warm(sql_engine *e, const dataset *ds, results *res)
 {
+	sqlite3_stmt *scan = sql_prepare(
+		e->db, "SELECT period, value, status FROM points");
+	double t0 = now_s();
+	sql_rows(e, ds, scan, &res->scan);
+	res->scan_s = now_s() - t0;
+	sqlite3_finalize(scan);
+	for (unsigned i = 0; i < NIND; i++)
+		for (unsigned y = 0; y < NYEAR; y++) {
+			query q = { .ind = i, .year = y };
+			sql_query(e, ds, Q_SLICE, &q, &res->xs[i * NYEAR + y]);
+		}
+}
+
+static void sql_plans(sql_engine *e)
+{
+	for (int k = 0; k < 4; k++) {
+		char sql[1024];
+		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s",
+			 k < 3 ? sql_q[k] : sql_q_range);
+		sqlite3_stmt *st = sql_prepare(e->db, sql);
+		fprintf(stderr, "sqlite plan, %s:\n",
+			k < 3 ? qkind_name[k] : "slice by id range");
+		while (sqlite3_step(st) == SQLITE_ROW)
+			fprintf(stderr, "    %s\n",
+				(const char *)sqlite3_column_text(st, 3));
+		sqlite3_finalize(st);
+	}
+}
+
+/* Both engines in one run, interleaved at every step (each load batch,
+ * each round of queries) so that a burst of activity elsewhere on the
+ * machine, or the page cache filling up, weighs on both alike. */
+static void run(const options *o, const dataset *ds, const workload *w,
+		results *rv, results *rs)
+{
+	vg_store *s = NULL;
+	vg_error err;
+	vg_store_opts so = { 0 };
 	sql_engine e;
+	sqlite3_stmt *ins = NULL, *vint = NULL;
+	int rc;
 	double t0;
 
-	res->ran = true;
-	sql_open(&e, g_sql_path);
+	rv->ran = o->run_vigie;
+	rs->ran = o->run_sqlite;
+	if (rv->ran) {
+		if ((rc = vg_store_open(&s, g_vig_dir, &so, &err)) != 0)
+			die_vg("vg_store_open", rc, &err);
+		t0 = now_s();
+		vig_setup(s, ds);
+		rv->setup_s = now_s() - t0;
+	}
+	if (rs->ran) {
+		sql_open(&e, g_sql_path);
+		t0 = now_s();
+		sql_setup(&e, ds);
+		rs->setup_s = now_s() - t0;
+		ins = sql_prepare(e.db, "INSERT INTO points VALUES(?1, ?2, "
+					"?3, ?4, ?5, ?6)");
+		vint = sql_prepare(e.db, "INSERT INTO vintages VALUES(?1, ?2, "
+					 "'bench_store')");
+	}
 
-	t0 = now_s();
-	sql_setup(&e, ds);
-	res->setup_s = now_s() - t0;
-
-	/* Same batches, same order as Vigie. The secondary index is built
-	 * once after the bulk load (faster than maintaining it row by row),
-	 * and that, ANALYZE and the final checkpoint count as load time:
-	 * until then the data is not queryable at full speed, or not in the
-	 * database file. */
-	sqlite3_stmt *ins = sql_prepare(
-		e.db, "INSERT INTO points VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-	sqlite3_stmt *vint = sql_prepare(
-		e.db, "INSERT INTO vintages VALUES(?1, ?2, 'bench_store')");
+	/* Load: one batch per (indicator, year), years outermost, the order
+	 * yearly releases arrive in (and the harder one for a series-ordered
+	 * key: every batch touches every series). SQLite's secondary index
+	 * is built once after the bulk load (faster than maintaining it row
+	 * by row); that, ANALYZE and the final checkpoint count as load
+	 * time: until then the data is not queryable at full speed, or not
+	 * in the database file. */
+	fprintf(stderr, "load...\n");
 	xsection x = { xcalloc(ds->ncom, sizeof(double)),
 		       xcalloc(ds->ncom, sizeof(vg_status)),
 		       { 0 } };
@@ -1387,69 +1421,77 @@ static void run_sqlite(const options *o, const dataset *ds,
 	for (unsigned y = 0; y < NYEAR; y++)
 		for (unsigned i = 0; i < NIND; i++) {
 			xsection_fill(ds, i, y, &x);
-			t0 = now_s();
-			sql_load_xs(&e, ds, ins, vint, i, y, vintage++, &x);
-			res->load_s += now_s() - t0;
+			if (rv->ran) {
+				t0 = now_s();
+				vig_load_xs(s, ds, i, y, &x);
+				rv->load_s += now_s() - t0;
+			}
+			if (rs->ran) {
+				t0 = now_s();
+				sql_load_xs(&e, ds, ins, vint, i, y, vintage++,
+					    &x);
+				rs->load_s += now_s() - t0;
+			}
 		}
 	free(x.v);
 	free(x.st);
-	sqlite3_finalize(ins);
-	sqlite3_finalize(vint);
-	t0 = now_s();
-	sql_exec(e.db, sql_indexes);
-	sql_exec(e.db, "PRAGMA wal_checkpoint(TRUNCATE)");
-	res->index_s = now_s() - t0;
-	res->load_s += res->index_s;
+	if (rs->ran) {
+		sqlite3_finalize(ins);
+		sqlite3_finalize(vint);
+		t0 = now_s();
+		sql_exec(e.db, sql_indexes);
+		sql_exec(e.db, "PRAGMA wal_checkpoint(TRUNCATE)");
+		rs->index_s = now_s() - t0;
+		rs->load_s += rs->index_s;
 
-	uint64_t fsz, alloc;
-	file_usage(g_sql_path, &fsz, &alloc);
-	res->file_size = fsz;
-	res->alloc_size = alloc;
-	res->bytes_per_point = (double)fsz / (double)ds->npoints;
-	res->bytes_per_point_alloc = (double)alloc / (double)ds->npoints;
+		uint64_t fsz, alloc;
+		file_usage(g_sql_path, &fsz, &alloc);
+		rs->file_size = fsz;
+		rs->alloc_size = alloc;
+		rs->bytes_per_point = (double)fsz / (double)ds->npoints;
+		rs->bytes_per_point_alloc = (double)alloc / (double)ds->npoints;
+		for (int k = 0; k < 3; k++)
+			e.q[k] = sql_prepare(e.db, sql_q[k]);
+		e.q_range = sql_prepare(e.db, sql_q_range);
+		if (o->verbose)
+			sql_plans(&e);
+	}
+	if (rv->ran)
+		vig_stats(o, s, ds, rv);
 
-	for (int k = 0; k < 3; k++)
-		e.q[k] = sql_prepare(e.db, sql_q[k]);
-	e.q_range = sql_prepare(e.db, sql_q_range);
-	if (o->verbose) {
-		for (int k = 0; k < 4; k++) {
-			char sql[1024];
-			snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s",
-				 k < 3 ? sql_q[k] : sql_q_range);
-			sqlite3_stmt *st = sql_prepare(e.db, sql);
-			fprintf(stderr, "sqlite plan, %s:\n",
-				k < 3 ? qkind_name[k] : "slice by id range");
-			while (sqlite3_step(st) == SQLITE_ROW)
-				fprintf(stderr, "    %s\n",
-					(const char *)sqlite3_column_text(st,
-									  3));
-			sqlite3_finalize(st);
+	fprintf(stderr, "warm-up...\n");
+	if (rv->ran)
+		vig_warm(s, ds, rv);
+	if (rs->ran)
+		sql_warm(&e, ds, rs);
+
+	fprintf(stderr, "queries...\n");
+	for (int k = 0; k < 4; k++) {
+		qkind qk = k < 3 ? (qkind)k : Q_SLICE;
+		phase_acc av = { 0 }, as = { 0 };
+		for (int round = 0; round < PHASE_ROUNDS; round++) {
+			if (rv->ran && k < 3)
+				run_round(vig_query_any, s, ds, w, qk,
+					  rv->per_query[k], &av);
+			if (rs->ran) {
+				e.use_range = k == 3;
+				run_round(sql_query_any, &e, ds, w, qk,
+					  k < 3 ? rs->per_query[k]
+						: rs->range_pq,
+					  &as);
+			}
+		}
+		if (k < 3) {
+			rv->qps[k] = phase_qps(&av);
+			rs->qps[k] = phase_qps(&as);
+		} else {
+			rs->qps_range = phase_qps(&as);
 		}
 	}
-
-	/* Warm-up as for Vigie: the table scanned once (timed), the covering
-	 * index read through every cross-section once. */
-	sqlite3_stmt *scan = sql_prepare(
-		e.db, "SELECT period, value, status FROM points");
-	t0 = now_s();
-	sql_rows(&e, ds, scan, &res->scan);
-	res->scan_s = now_s() - t0;
-	sqlite3_finalize(scan);
-	for (unsigned i = 0; i < NIND; i++)
-		for (unsigned y = 0; y < NYEAR; y++) {
-			query q = { .ind = i, .year = y };
-			sql_query(&e, ds, Q_SLICE, &q,
-				  &res->xs[i * NYEAR + y]);
-		}
-
-	for (int k = 0; k < 3; k++)
-		res->qps[k] = run_phase(sql_query_any, &e, ds, w, (qkind)k,
-					res->per_query[k]);
-	e.use_range = true;
-	res->qps_range = run_phase(sql_query_any, &e, ds, w, Q_SLICE,
-				   res->range_pq);
-	e.use_range = false;
-	sql_close(&e);
+	if (rv->ran)
+		vg_store_close(s);
+	if (rs->ran)
+		sql_close(&e);
 }
 
 /* ---- the report ------------------------------------------------------- */
@@ -1697,14 +1739,7 @@ int main(int argc, char **argv)
 	results_init(&rv, &w);
 	results_init(&rs, &w);
 
-	if (o.run_vigie) {
-		fprintf(stderr, "vigie...\n");
-		run_vigie(&o, &ds, &w, &rv);
-	}
-	if (o.run_sqlite) {
-		fprintf(stderr, "sqlite...\n");
-		run_sqlite(&o, &ds, &w, &rs);
-	}
+	run(&o, &ds, &w, &rv, &rs);
 
 	/* The ground truth of the warm-up slices and of the scan. */
 	check *xs_truth = xcalloc(NIND * NYEAR, sizeof(check));
