@@ -95,7 +95,7 @@ TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             VIGIE_SHARED=$(abspath ../shared) VIGIE_ROOT=$(CURDIR)
 
 test: deps
-	@$(MAKE) --no-print-directory FLAVOUR=san check-asserts tests-build
+	@$(MAKE) --no-print-directory FLAVOUR=san check-asserts lint tests-build
 	@$(MAKE) --no-print-directory FLAVOUR=release all
 	@$(MAKE) --no-print-directory FLAVOUR=san tests-run
 

@@ -19,6 +19,7 @@ PKGS=(
   libsqlite3-dev      # the benchmark's reference database
   python3             # small data-conversion scripts
   curl                # integration scripts
+  cppcheck            # make lint (part of make test)
 )
 
 missing=()

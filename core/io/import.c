@@ -307,11 +307,19 @@ int vg_import_territories(vg_store *s, const char *path,
 				vg_strmap_put(&defined, t.code, 1);
 				size_t nr = t.nparents + t.nmembers;
 				if (nrefs + nr > caprefs) {
-					caprefs = (nrefs + nr) * 2 + 64;
-					refs = realloc(refs, caprefs *
-							     sizeof(*refs));
+					size_t ncap = (nrefs + nr) * 2 + 64;
+					ref_check *nrf = realloc(
+						refs, ncap * sizeof(*refs));
+					if (!nrf) {
+						rc = vg_error_set(err, VG_ENOMEM,
+								  "out of memory");
+						vg_territory_clear(&t);
+						break;
+					}
+					refs = nrf;
+					caprefs = ncap;
 				}
-				for (size_t i = 0; refs && i < nr; i++) {
+				for (size_t i = 0; i < nr; i++) {
 					ref_check *r = &refs[nrefs++];
 					const char *code =
 						i < t.nparents

@@ -347,9 +347,9 @@ static void dataset_build(dataset *ds, double scale, uint64_t seed)
 			snprintf(c->code, sizeof(c->code), "com:%s%0*u", dc,
 				 dom ? 2 : 3, num);
 			c->dep = d;
-			/* Log-normal population: median ~450, a long tail up
+			/* Log-normal population: median ~550, a long tail up
 			 * to a couple of million, like French communes. */
-			double p = 450.0 * exp(1.45 * rng_normal(&rs));
+			double p = 550.0 * exp(1.5 * rng_normal(&rs));
 			if (p < 5)
 				p = 5;
 			if (p > 2.2e6)
