@@ -34,7 +34,7 @@ static int fail(cli *c)
 
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
-	fprintf(stderr, "vigie %s: ", cmd);
+	fprintf(stderr, "vigie%s%s: ", *cmd ? " " : "", cmd);
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\n(see 'vigie help')\n");
 	return EXIT_USAGE;

@@ -86,11 +86,12 @@ static int need_columns(vg_csv *c, const char *path, const char *const *names,
 static void set_row_err(vg_error *e, vg_csv *c, const vg_csv_row *row,
 			int field, const vg_error *why)
 {
+	/* A field the row does not have is located at the row's start. */
+	bool have = field >= 0 && (size_t)field < row->nfields;
 	vg_error_at(e, why->code, vg_csv_name(c),
-		    field >= 0 ? vg_csv_field_line(row, (size_t)field)
-			       : row->line,
-		    field >= 0 ? vg_csv_field_col(row, (size_t)field) : 0,
-		    "%s", why->msg);
+		    have ? vg_csv_field_line(row, (size_t)field) : row->line,
+		    have ? vg_csv_field_col(row, (size_t)field) : 0, "%s",
+		    why->msg);
 }
 
 static const char *fld(const vg_csv_row *row, int i)
@@ -99,6 +100,17 @@ static const char *fld(const vg_csv_row *row, int i)
 }
 
 /* ---- points ----------------------------------------------------------- */
+
+/* First non-empty field past the header's columns, or -1. Such a row is
+ * refused: with `,` separators an unquoted decimal comma ("20,5") splits
+ * the value and would silently import 20. Trailing empty fields are fine. */
+static int extra_field(const vg_csv_row *row, size_t nhead)
+{
+	for (size_t i = nhead; i < row->nfields; i++)
+		if (row->fields[i].len)
+			return (int)i;
+	return -1;
+}
 
 int vg_import_points(vg_store *s, const char *path, const vg_import_opts *o,
 		     vg_import_report *rep, vg_error *err)
@@ -115,6 +127,11 @@ int vg_import_points(vg_store *s, const char *path, const vg_import_opts *o,
 	rc = need_columns(c, path, names, idx, 4,
 			  "indicator;territory;period;value[;status]", err);
 	int st_col = column(c, "status");
+	/* Columns may come in any order: a row must reach the last one. */
+	size_t need = 0;
+	for (int i = 0; !rc && i < 4; i++)
+		if ((size_t)idx[i] + 1 > need)
+			need = (size_t)idx[i] + 1;
 	vg_batch *b = NULL;
 	if (!rc)
 		rc = start_batch(s, path, o, &b, err);
@@ -122,26 +139,41 @@ int vg_import_points(vg_store *s, const char *path, const vg_import_opts *o,
 		vg_csv_close(c);
 		return rc;
 	}
+	size_t nhead;
+	vg_csv_header(c, &nhead);
 	vg_csv_row *row;
 	vg_error why, located;
 	while ((rc = vg_csv_next(c, &row, err)) == 1) {
 		rep->rows++;
 		vg_error_clear(&why);
-		int bad_field = -1;
+		int bad_field = -1, xf;
 		const char *ind = fld(row, idx[0]), *terr = fld(row, idx[1]);
 		const char *ps = fld(row, idx[2]);
 		const vg_csv_field *vf = (size_t)idx[3] < row->nfields
 						 ? &row->fields[idx[3]]
 						 : NULL;
+		char tcode[VG_CODE_MAX];
 		vg_period p;
 		double v = 0;
 		bool supp = false;
 		vg_status st = VG_STATUS_OK;
-		if (row->nfields < 4) {
+		if (row->nfields < need || !vf) {
 			vg_error_set(&why, VG_EPARSE,
-				     "%zu field%s, expected at least 4 "
+				     "%zu field%s, expected at least %zu "
 				     "(indicator;territory;period;value)",
-				     row->nfields, row->nfields == 1 ? "" : "s");
+				     row->nfields, row->nfields == 1 ? "" : "s",
+				     need);
+		} else if ((xf = extra_field(row, nhead)) >= 0) {
+			bad_field = xf;
+			vg_error_set(&why, VG_EPARSE,
+				     "%zu fields but the header has %zu (with "
+				     "',' separators, quote a decimal comma: "
+				     "\"12,5\")", row->nfields, nhead);
+		} else if (vg_territory_code_canon(NULL, terr, tcode, NULL,
+						   &why)) {
+			/* "COM:85146" is read as the store reads it; a bare
+			 * "85146" is refused with a hint. */
+			bad_field = idx[1];
 		} else if (vg_period_parse(ps, strlen(ps), &p)) {
 			bad_field = idx[2];
 			vg_error_set(&why, VG_EPERIOD,
@@ -166,10 +198,13 @@ int vg_import_points(vg_store *s, const char *path, const vg_import_opts *o,
 			if (!supp && (st == VG_STATUS_SUPPRESSED ||
 				      st == VG_STATUS_MISSING))
 				v = 0; /* the status wins: stored as NaN */
-			int prc = vg_batch_point(b, ind, terr, p, v, st, &why);
+			int prc = vg_batch_point(b, ind, tcode, p, v, st,
+						 &why);
 			if (prc)
 				bad_field = prc == VG_EPERIOD ? idx[2]
-					    : strstr(why.msg, "indicator")
+					    : strncmp(why.msg,
+						      "unknown indicator",
+						      17) == 0
 						    ? idx[0]
 						    : idx[1];
 		}
@@ -300,9 +335,19 @@ int vg_import_territories(vg_store *s, const char *path,
 								 cap)
 						   : -1;
 				t.nmembers = nm > 0 ? (size_t)nm : 0;
+				/* Dropping the whole list silently would
+				 * define an empty perimeter. */
+				if (!t.members)
+					vg_error_set(&why, VG_ENOMEM,
+						     "out of memory");
+				else if (nm < 0)
+					vg_error_set(&why, VG_EINVAL,
+						     "a member code is longer "
+						     "than %d bytes",
+						     VG_CODE_MAX - 1);
 			}
-			bad_field = idx[3];
-			if (!vg_batch_territory(b, &t, &why)) {
+			bad_field = why.code ? mem_col : idx[3];
+			if (!why.code && !vg_batch_territory(b, &t, &why)) {
 				/* Remember what to check at the end. */
 				vg_strmap_put(&defined, t.code, 1);
 				size_t nr = t.nparents + t.nmembers;
@@ -345,6 +390,7 @@ int vg_import_territories(vg_store *s, const char *path,
 		}
 	}
 	const char *name = path;
+	uint64_t dangling = 0;
 	if (rc >= 0 && refs) {
 		vg_read *r = NULL;
 		vg_read_begin(s, &r, NULL);
@@ -360,6 +406,7 @@ int vg_import_territories(vg_store *s, const char *path,
 				    "defined in this file nor in the store",
 				    refs[i].code, refs[i].from);
 			row_error(rep, &located);
+			dangling++;
 		}
 		vg_read_end(r);
 	}
@@ -370,19 +417,24 @@ int vg_import_territories(vg_store *s, const char *path,
 		vg_batch_free(b);
 		return rc;
 	}
-	if (rep->bad_rows && o && o->skip_bad) {
+	if (dangling && o && o->skip_bad) {
 		/* A skipped territory can leave others pointing at it; the
 		 * store refuses dangling references, so skipping cannot
 		 * apply to references. */
+		vg_batch_free(b);
 		for (size_t i = 0; i < rep->nerrors; i++)
-			if (rep->errors[i].code == VG_ENOTFOUND) {
-				vg_batch_free(b);
+			if (rep->errors[i].code == VG_ENOTFOUND)
 				return vg_error_at(err, VG_EBADROWS, path,
 						   rep->errors[i].line,
 						   rep->errors[i].column,
-						   "%s; nothing was imported",
-						   rep->errors[i].msg);
-			}
+						   "%s (%llu undefined references); "
+						   "nothing was imported",
+						   rep->errors[i].msg,
+						   (unsigned long long)dangling);
+		return vg_error_at(err, VG_EBADROWS, path, 0, 0,
+				   "%llu undefined parent or member "
+				   "references; nothing was imported",
+				   (unsigned long long)dangling);
 	}
 	return finish(b, path, o, rep, err);
 }
@@ -425,6 +477,7 @@ static char *read_file(const char *path, size_t *len, vg_error *err)
 		vg_error_set(err, VG_ENOMEM, "out of memory");
 		return NULL;
 	}
+	buf[n] = '\0'; /* n < cap here: the buffer grows when full */
 	*len = n;
 	return buf;
 }
@@ -454,7 +507,9 @@ int vg_import_indicators(vg_store *s, const char *path,
 	if (!text)
 		return err ? err->code : VG_EIO;
 	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	/* Parse through the NUL so text after the JSON value is refused:
+	 * cJSON wants the terminator inside the length to check it. */
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
 	if (!root) {
 		long line, col;
 		size_t off = end ? (size_t)(end - text) : 0;

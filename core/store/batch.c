@@ -282,6 +282,7 @@ typedef struct apply_ctx {
 	uint32_t *terr_rank;
 	uint32_t vintage;
 	bool defs_changed;
+	const struct res_point *dup; /* a point put twice, differently */
 	vg_commit_info info;
 } apply_ctx;
 
@@ -493,14 +494,15 @@ static int apply_territories(apply_ctx *a, vg_error *err)
 }
 
 /* A point ready to write: ids resolved, block coordinates attached. */
-typedef struct res_point {
+struct res_point {
 	uint32_t ind, terr, period, seq;
 	uint32_t rank;
 	uint16_t level;
 	uint8_t status;
 	uint8_t write; /* new or changed: goes into its block */
 	double value;
-} res_point;
+};
+typedef struct res_point res_point;
 
 static int cmp_pkey(const void *x, const void *y)
 {
@@ -542,11 +544,20 @@ static int write_points(apply_ctx *a, res_point *rp, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		res_point *p = &rp[i];
 		p->write = 0;
-		/* Sorted by key then seq: only the last put of a key
-		 * counts. */
+		/* Sorted by key then seq: the same point put twice with
+		 * the same value and status counts once; with different
+		 * ones the batch contradicts itself, and guessing which is
+		 * right would be a silent wrong number. */
 		if (i + 1 < n && rp[i + 1].ind == p->ind &&
-		    rp[i + 1].terr == p->terr && rp[i + 1].period == p->period)
+		    rp[i + 1].terr == p->terr && rp[i + 1].period == p->period) {
+			if (rp[i + 1].status != p->status ||
+			    !same_value(rp[i + 1].value, p->value)) {
+				a->dup = p;
+				rc = -1;
+				break;
+			}
 			continue;
+		}
 		uint8_t kb[VG_PKEY_LEN], vb[VG_PVAL_LEN];
 		vg__pkey(kb, p->ind, p->terr, p->period);
 		MDB_val k = { VG_PKEY_LEN, kb }, v;
@@ -722,6 +733,20 @@ static int apply_points(apply_ctx *a, vg_error *err)
 	}
 	qsort(rp, b->npts, sizeof(*rp), cmp_pkey);
 	int rc = write_points(a, rp, b->npts);
+	if (rc == -1 && a->dup) {
+		char ps[VG_PERIOD_STRLEN] = "?";
+		vg_period_format(a->dup->period, ps, sizeof(ps));
+		const char *ic = a->dup->ind < a->dict.ninds
+					 ? a->dict.inds[a->dup->ind].code
+					 : "?";
+		const char *tc = a->dup->terr < a->dict.nterrs
+					 ? a->dict.terrs[a->dup->terr].code
+					 : "?";
+		vg_error_set(err, VG_EINVAL,
+			     "the point %s %s %s is given twice with different "
+			     "values or statuses; nothing was written", ic, tc,
+			     ps);
+	}
 	if (!rc)
 		rc = write_blocks(a, rp, b->npts);
 	free(rp);

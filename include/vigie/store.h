@@ -16,7 +16,10 @@
  * applied again, so callers never see MDB_MAP_FULL.
  *
  * Reads go through a vg_read: one short read transaction (a consistent
- * snapshot). Do not commit a batch from a thread that holds a vg_read.
+ * snapshot). A thread that holds a vg_read must not call vg_batch_point,
+ * vg_batch_commit or vg_store_stat_get until vg_read_end: they may need
+ * the store's write lock (dictionary reload, map growth) and would wait
+ * for that very reader.
  *
  * Thread safety: a vg_store may be shared by threads; a vg_read and a
  * vg_batch belong to one thread at a time. */
@@ -89,7 +92,7 @@ typedef struct vg_indicator {
 	char description[2048];
 	char source[256];
 	char licence[128];
-	vg_periodicity periodicity; /* required */
+	vg_periodicity periodicity; /* required (JSON: "year" if absent) */
 	int decimals;               /* -1: unspecified */
 	vg_agg_rule agg;
 } vg_indicator;

@@ -508,3 +508,37 @@ Test(codes, canonical_territory_codes)
 	cr_assert_eq(vg_indicator_code_check("GP", &E), VG_EINVAL);
 	OK(vg_indicator_code_check("gp_density_2", &E));
 }
+
+/* The same point twice in one batch: fine if identical, refused (and
+ * nothing written) if the two values differ. */
+Test(store, conflicting_duplicates_refused)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir, 0);
+	define_geo(s);
+	vg_batch *b;
+	vg_commit_info ci;
+	OK(vg_batch_new(s, NULL, &b, &E));
+	OK(vg_batch_point(b, "population", "com:85146", per("2022"), 10,
+			  VG_STATUS_OK, &E));
+	OK(vg_batch_point(b, "population", "com:85146", per("2022"), 10,
+			  VG_STATUS_OK, &E));
+	OK(vg_batch_commit(b, &ci, &E));
+	cr_assert_eq(ci.points_new, 1);
+	OK(vg_batch_new(s, NULL, &b, &E));
+	OK(vg_batch_point(b, "population", "com:85194", per("2022"), 7,
+			  VG_STATUS_OK, &E));
+	OK(vg_batch_point(b, "population", "com:85146", per("2021"), 11,
+			  VG_STATUS_OK, &E));
+	OK(vg_batch_point(b, "population", "com:85146", per("2021"), 12,
+			  VG_STATUS_OK, &E));
+	cr_assert_eq(vg_batch_commit(b, &ci, &E), VG_EINVAL);
+	cr_assert(strstr(E.msg, "com:85146") && strstr(E.msg, "2021") &&
+			  strstr(E.msg, "twice"),
+		  "%s", E.msg);
+	vg_store_stat st;
+	OK(vg_store_stat_get(s, &st, &E));
+	cr_assert_eq(st.points, 1);
+	vg_store_close(s);
+	rm_tree(dir);
+}

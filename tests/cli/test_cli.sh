@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# End-to-end test of the vigie command-line client on the real INSEE files:
+# territories from the COG, populations légales as points, queries in every
+# format, export -> import round trip, revisions and --as-of, and the exit
+# codes and messages of the error cases.
+#
+# Env: VIGIE (the binary), VIGIE_SHARED (../shared), VIGIE_ROOT (repo root).
+# Exits non-zero if any check failed; the last line is "N passed, M failed".
+set -u
+
+VIGIE=${VIGIE:-build/vigie}
+ROOT=${VIGIE_ROOT:-.}
+SHARED=${VIGIE_SHARED:-../shared}
+FIX=$ROOT/tests/fixtures/io
+POPS="$SHARED/data/population/popref2025_rp2022/ensemble~Communes.csv"
+
+T=$(mktemp -d /tmp/vigie-cli-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+ko() {
+	fail=$((fail + 1))
+	echo "FAIL: $*" >&2
+}
+# eq DESC GOT WANT
+eq() {
+	if [ "$2" == "$3" ]; then ok; else ko "$1: got '$2', want '$3'"; fi
+}
+# has DESC FILE TEXT: FILE contains TEXT (fixed string)
+has() {
+	if grep -qF -- "$3" "$2"; then ok; else
+		ko "$1: '$3' not in: $(head -c 600 "$2")"
+	fi
+}
+
+# vg DIR ARGS...: run vigie on a data directory; stdout to $T/out, stderr
+# to $T/err, exit code in $rc.
+vg() {
+	local dir=$1
+	shift
+	"$VIGIE" --data "$dir" "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+}
+
+# A number out of `vigie stat` (csv).
+stat_of() {
+	"$VIGIE" --data "$1" --format csv stat 2>/dev/null |
+		awk -F';' -v k="$2" '$1 == k { print $2 }'
+}
+
+if [ ! -x "$VIGIE" ]; then
+	echo "no vigie binary at $VIGIE" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+# ---- territories: the real COG --------------------------------------------
+python3 "$ROOT/scripts/cog_to_territories.py" \
+	--cog "$SHARED/data/cog/v_commune_2024.csv" \
+	--names "$SHARED/data/population/popref2025_rp2022" \
+	--epci "$SHARED/data/epci/EPCI_au_01-01-2024~Composition_communale.csv" \
+	--epci-names "$SHARED/data/epci/EPCI_au_01-01-2024~EPCI.csv" \
+	>"$T/terr.csv" 2>"$T/cog.err"
+eq "cog_to_territories exit" "$?" 0
+eq "territory rows" "$(($(wc -l <"$T/terr.csv") - 1))" 36355
+
+A=$T/a
+vg "$A" import territories "$T/terr.csv" --published 2001-01-01
+eq "import territories exit" "$rc" 0
+has "import territories report" "$T/err" "36355 territories defined"
+eq "territories in store" "$(stat_of "$A" territories)" 36355
+vg "$A" --format csv territories --level arm --in com:75056
+eq "Paris arrondissements" "$(($(wc -l <"$T/out") - 1))" 20
+
+# ---- indicators ---------------------------------------------------------
+vg "$A" import indicators "$FIX/indicators.json" --published 2001-01-01
+eq "import indicators exit" "$rc" 0
+eq "indicators in store" "$(stat_of "$A" indicators)" 5
+
+# ---- points: the populations légales 2022 by commune ---------------------
+# INSEE code = département + commune (DOM: "97" + the 3-digit commune);
+# the COM (975, 977, 978) are not in the COG; Paris, Lyon and Marseille
+# come by arrondissement (arm:). Any other unknown code fails the awk.
+awk -F';' '
+	NR == FNR { if (FNR > 1) { split($1, a, ":"); lv[a[2]] = a[1] } next }
+	FNR == 1 { print "indicator;territory;period;value"; next }
+	$3 == "975" || $3 == "977" || $3 == "978" { next }
+	{
+		c = ($3 ~ /^97/ ? substr($3, 1, 2) : $3) $6
+		if (!(c in lv)) { print "unknown " c > "/dev/stderr"; exit 1 }
+		print "population;" lv[c] ":" c ";2022;" $8
+	}' "$T/terr.csv" "$POPS" >"$T/pop.csv"
+eq "points file built" "$?" 0
+npts=$(($(wc -l <"$T/pop.csv") - 1))
+eq "points rows" "$npts" 34960
+
+vg "$A" import points "$T/pop.csv" --published 2023-01-10
+eq "import points exit" "$rc" 0
+has "import points report" "$T/err" "$npts new, 0 revised"
+eq "points in store" "$(stat_of "$A" points)" "$npts"
+
+# ---- queries ----------------------------------------------------------
+vg "$A" --format csv series population com:85146
+eq "series csv exit" "$rc" 0
+eq "series csv header" "$(head -1 "$T/out")" "period;value;status;vintage;published"
+eq "series csv row" "$(sed -n 2p "$T/out" | cut -d';' -f1-3)" "2022;20754;ok"
+eq "series csv rows" "$(wc -l <"$T/out")" 2
+eq "series csv published" "$(sed -n 2p "$T/out" | cut -d';' -f5)" \
+	"2023-01-10T23:59:59Z"
+
+vg "$A" --format json series population com:97101
+eq "series json exit" "$rc" 0
+eq "series json" "$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(len(d), d[0]["period"], repr(d[0]["value"]), d[0]["status"])' "$T/out")" \
+	"1 2022 51760 ok"
+
+# Vendée: every commune of dep 85 in the points file, and their sum
+want_n=$(grep -c ';com:85[0-9][0-9][0-9];' "$T/pop.csv")
+want_sum=$(awk -F';' '$2 ~ /^com:85/ { s += $4 } END { print s }' "$T/pop.csv")
+vg "$A" --format csv slice population --level com --period 2022 --in dep:85
+eq "slice exit" "$rc" 0
+eq "slice rows" "$(($(wc -l <"$T/out") - 1))" "$want_n"
+eq "slice rows (Vendée has 255 communes)" "$want_n" 255
+eq "slice sum" "$(awk -F';' 'NR > 1 { s += $3 } END { print s }' "$T/out")" \
+	"$want_sum"
+has "slice names" "$T/out" "com:85146;Montaigu-Vendée;20754;ok"
+
+vg "$A" --format json slice population --level arm --period 2022 --in com:69123
+eq "slice json arm" "$(python3 -c '
+import json, sys
+print(len(json.load(open(sys.argv[1]))))' "$T/out")" 9
+
+# ---- export -> import into a fresh store -> export: identical -----------
+vg "$A" export points
+eq "export exit" "$rc" 0
+cp "$T/out" "$T/exp_a.csv"
+eq "export rows" "$(($(wc -l <"$T/exp_a.csv") - 1))" "$npts"
+has "export line" "$T/exp_a.csv" "population;com:85146;2022;20754;ok"
+
+B=$T/b
+vg "$B" import territories "$T/terr.csv" --published 2001-01-01
+eq "b: territories" "$rc" 0
+vg "$B" import indicators "$FIX/indicators.json" --published 2001-01-01
+eq "b: indicators" "$rc" 0
+vg "$B" import points "$T/exp_a.csv" --published 2023-01-10
+eq "b: import the export" "$rc" 0
+vg "$B" export points
+cp "$T/out" "$T/exp_b.csv"
+if cmp -s "$T/exp_a.csv" "$T/exp_b.csv"; then ok; else
+	ko "round trip: exports differ: $(diff "$T/exp_a.csv" "$T/exp_b.csv" | head -5)"
+fi
+# the export re-imported into its own store changes nothing
+vint=$(stat_of "$A" vintages)
+vg "$A" import points "$T/exp_a.csv"
+eq "re-import export exit" "$rc" 0
+has "re-import export" "$T/err" "nothing changed"
+eq "re-import: no vintage" "$(stat_of "$A" vintages)" "$vint"
+
+# ---- errors -------------------------------------------------------------
+# A bad row: exit 1, located, and the store is untouched.
+before=$(sha256sum <"$A/data.mdb")
+npts_before=$(stat_of "$A" points)
+vg "$A" import points "$FIX/points_bad_period.csv"
+eq "bad row exit" "$rc" 1
+has "bad row located" "$T/err" "points_bad_period.csv:3:22:"
+has "bad row says nothing imported" "$T/err" "nothing was imported"
+eq "bad row: points unchanged" "$(stat_of "$A" points)" "$npts_before"
+eq "bad row: vintages unchanged" "$(stat_of "$A" vintages)" "$vint"
+eq "bad row: data.mdb unchanged" "$(sha256sum <"$A/data.mdb")" "$before"
+
+vg "$A" frobnicate
+eq "unknown command exit" "$rc" 2
+has "unknown command message" "$T/err" "unknown command 'frobnicate'"
+vg "$A" --format xml series population com:85146
+eq "--format xml exit" "$rc" 2
+has "--format xml message" "$T/err" "unknown format 'xml'"
+vg "$A" series population com:99999
+eq "unknown territory exit" "$rc" 1
+has "unknown territory message" "$T/err" "unknown territory 'com:99999'"
+vg "$A" series nope com:85146
+eq "unknown indicator exit" "$rc" 1
+has "unknown indicator message" "$T/err" "unknown indicator 'nope'"
+vg "$A" series population com:85146 --from 2022-13
+eq "bad period exit" "$rc" 2
+vg "$A" import widgets "$T/pop.csv"
+eq "unknown import kind exit" "$rc" 2
+vg "$A" import points "$T/no-such-file.csv"
+eq "missing file exit" "$rc" 1
+has "missing file message" "$T/err" "no-such-file.csv"
+
+# ---- revisions and --as-of ------------------------------------------------
+printf 'indicator;territory;period;value\npopulation;com:85146;2022;20801\n' \
+	>"$T/rev.csv"
+vg "$A" import points "$T/rev.csv" --published 2024-01-10
+eq "revision exit" "$rc" 0
+has "revision report" "$T/err" "0 new, 1 revised, 0 unchanged"
+vg "$A" --format csv series population com:85146
+eq "latest value" "$(sed -n 2p "$T/out" | cut -d';' -f2)" 20801
+vg "$A" --format csv series population com:85146 --as-of 2023-06-30
+eq "as-of value" "$(sed -n 2p "$T/out" | cut -d';' -f2)" 20754
+vg "$A" --format csv series population com:85146 --as-of 2022-06-30
+eq "as-of before any import" "$(wc -l <"$T/out")" 1
+vg "$A" --format csv history population com:85146 2022
+eq "history" "$(cut -d';' -f2 "$T/out" | tr '\n' ' ')" "value 20754 20801 "
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
