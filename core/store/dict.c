@@ -20,6 +20,9 @@ void vg__dict_free(vg__dict *d)
 	free(d->levels);
 	free(d->level_len);
 	free(d->level_terr);
+	free(d->desc_off);
+	free(d->desc_level);
+	free(d->desc_rank);
 	vg_strmap_free(&d->ind_map);
 	vg_strmap_free(&d->terr_map);
 	vg_strmap_free(&d->level_map);
@@ -205,6 +208,150 @@ static int load_territories(vg_store *s, MDB_txn *txn, vg__dict *d,
 	return rc;
 }
 
+/* ---- descendants index ------------------------------------------------ */
+
+typedef struct triple {
+	uint32_t anc;
+	uint16_t level;
+	uint32_t rank;
+} triple;
+
+static int cmp_triple(const void *x, const void *y)
+{
+	const triple *a = x, *b = y;
+	if (a->anc != b->anc)
+		return a->anc < b->anc ? -1 : 1;
+	if (a->level != b->level)
+		return a->level < b->level ? -1 : 1;
+	return a->rank < b->rank ? -1 : a->rank > b->rank;
+}
+
+typedef struct tvec {
+	triple *v;
+	size_t n, cap;
+} tvec;
+
+static int tvec_push(tvec *t, uint32_t anc, uint16_t level, uint32_t rank)
+{
+	if (t->n == t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 1024;
+		triple *nv = realloc(t->v, ncap * sizeof(*nv));
+		if (!nv)
+			return ENOMEM;
+		t->v = nv;
+		t->cap = ncap;
+	}
+	t->v[t->n++] = (triple){ anc, level, rank };
+	return 0;
+}
+
+/* Sort, drop duplicates, and rebuild desc_off from the triples. */
+static int index_from(vg__dict *d, tvec *t)
+{
+	if (t->n > 1)
+		qsort(t->v, t->n, sizeof(triple), cmp_triple);
+	size_t w = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (!w || cmp_triple(&t->v[w - 1], &t->v[i]))
+			t->v[w++] = t->v[i];
+	t->n = w;
+	free(d->desc_off);
+	free(d->desc_level);
+	free(d->desc_rank);
+	d->desc_off = calloc((size_t)d->nterrs + 1, sizeof(uint32_t));
+	d->desc_level = malloc((w ? w : 1) * sizeof(uint16_t));
+	d->desc_rank = malloc((w ? w : 1) * sizeof(uint32_t));
+	if (!d->desc_off || !d->desc_level || !d->desc_rank)
+		return ENOMEM;
+	for (size_t i = 0; i < w; i++) {
+		d->desc_off[t->v[i].anc + 1]++;
+		d->desc_level[i] = t->v[i].level;
+		d->desc_rank[i] = t->v[i].rank;
+	}
+	for (uint32_t i = 0; i < d->nterrs; i++)
+		d->desc_off[i + 1] += d->desc_off[i];
+	return 0;
+}
+
+/* Ancestors of t through parents (t included), depth-bounded so a parent
+ * cycle in bad data cannot hang the load. */
+static void ancestors(const vg__dict *d, uint32_t t, uint32_t *out, size_t *n,
+		      size_t max, int depth)
+{
+	if (t == 0 || t >= d->nterrs || depth > 8)
+		return;
+	for (size_t i = 0; i < *n; i++)
+		if (out[i] == t)
+			return;
+	if (*n == max)
+		return;
+	out[(*n)++] = t;
+	const vg__terr_entry *e = &d->terrs[t];
+	for (unsigned i = 0; i < e->nparents; i++)
+		ancestors(d, e->parents[i], out, n, max, depth + 1);
+}
+
+static int build_desc_index(vg__dict *d)
+{
+	tvec t = { 0 };
+	int rc = 0;
+	uint32_t anc[64];
+	for (uint32_t id = 1; id < d->nterrs && !rc; id++) {
+		const vg__terr_entry *e = &d->terrs[id];
+		if (!e->code[0])
+			continue;
+		size_t n = 0;
+		ancestors(d, id, anc, &n, 64, 0);
+		for (size_t i = 0; i < n && !rc; i++)
+			rc = tvec_push(&t, anc[i], e->level, e->rank);
+	}
+	if (!rc)
+		rc = index_from(d, &t);
+	/* Perimeters hold their members and everything below them (a CLS
+	 * that lists Paris holds its arrondissements). Members' ranges are
+	 * read from the index built above, then everything is rebuilt. */
+	bool any = false;
+	size_t base = t.n;
+	for (uint32_t id = 1; id < d->nterrs && !rc; id++) {
+		const vg__terr_entry *e = &d->terrs[id];
+		for (uint32_t m = 0; m < e->nmembers && !rc; m++) {
+			uint32_t mid = e->members[m];
+			for (uint32_t k = d->desc_off[mid];
+			     k < d->desc_off[mid + 1] && !rc; k++)
+				rc = tvec_push(&t, id, d->desc_level[k],
+					       d->desc_rank[k]);
+			any = true;
+		}
+	}
+	if (!rc && any && t.n > base)
+		rc = index_from(d, &t);
+	free(t.v);
+	return rc;
+}
+
+size_t vg__dict_desc(const vg__dict *d, uint32_t anc, uint16_t level,
+		     const uint32_t **ranks)
+{
+	*ranks = NULL;
+	if (!d->desc_off || anc == 0 || anc >= d->nterrs)
+		return 0;
+	uint32_t lo = d->desc_off[anc], hi = d->desc_off[anc + 1];
+	/* Entries are sorted by level: find this level's run. */
+	uint32_t a = lo, b = hi;
+	while (a < b) {
+		uint32_t mid = a + (b - a) / 2;
+		if (d->desc_level[mid] < level)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	uint32_t end = a;
+	while (end < hi && d->desc_level[end] == level)
+		end++;
+	*ranks = d->desc_rank + a;
+	return end - a;
+}
+
 int vg__dict_load(vg_store *s, MDB_txn *txn, vg__dict *d, vg_error *err)
 {
 	memset(d, 0, sizeof(*d));
@@ -218,6 +365,8 @@ int vg__dict_load(vg_store *s, MDB_txn *txn, vg__dict *d, vg_error *err)
 		rc = load_indicators(s, txn, d, err);
 	if (!rc)
 		rc = load_territories(s, txn, d, err);
+	if (!rc)
+		rc = build_desc_index(d);
 	if (rc) {
 		vg__dict_free(d);
 		return vg__mdb_err(s, rc, "cannot load the dictionaries", err);
@@ -258,35 +407,12 @@ int vg__dict_refresh(vg_store *s, vg_error *err)
 	return 0;
 }
 
-static bool has_member(const vg__terr_entry *p, uint32_t id)
-{
-	return bsearch(&id, p->members, p->nmembers, sizeof(uint32_t),
-		       cmp_u32) != NULL;
-}
-
-/* Depth-bounded walk up the parents: hierarchies are shallow (commune ->
- * EPCI -> département -> région -> France) and a bound keeps a bad import
- * with a parent cycle from hanging a query. */
-static bool within_rec(const vg__dict *d, uint32_t t, uint32_t anc,
-		       const vg__terr_entry *perim, int depth)
-{
-	if (t == anc)
-		return true;
-	if (t == 0 || t >= d->nterrs || depth > 8)
-		return false;
-	if (perim && has_member(perim, t))
-		return true;
-	const vg__terr_entry *e = &d->terrs[t];
-	for (unsigned i = 0; i < e->nparents; i++)
-		if (within_rec(d, e->parents[i], anc, perim, depth + 1))
-			return true;
-	return false;
-}
-
 bool vg__dict_within(const vg__dict *d, uint32_t terr, uint32_t anc)
 {
-	if (anc == 0 || anc >= d->nterrs)
+	if (terr == 0 || terr >= d->nterrs || !d->terrs[terr].code[0])
 		return false;
-	const vg__terr_entry *a = &d->terrs[anc];
-	return within_rec(d, terr, anc, a->nmembers ? a : NULL, 0);
+	const vg__terr_entry *e = &d->terrs[terr];
+	const uint32_t *ranks;
+	size_t n = vg__dict_desc(d, anc, e->level, &ranks);
+	return bsearch(&e->rank, ranks, n, sizeof(uint32_t), cmp_u32) != NULL;
 }

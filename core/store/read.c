@@ -323,14 +323,25 @@ int vg_read_slice(vg_read *r, uint32_t ind, vg_period period, uint16_t level,
 	/* Walk by rank (block order) but report in territory-id order,
 	 * which is rank order too: ranks are handed out as territories are
 	 * created, and so are ids. */
-	for (uint32_t rank = 0; rank < n && rank < len; rank++) {
+	/* With `within`, visit only the slots of its descendants (sorted
+	 * ranks from the dictionary's index) instead of the whole level. */
+	const uint32_t *only = NULL;
+	size_t nonly = 0;
+	if (within) {
+		nonly = vg__dict_desc(d, within, level, &only);
+		if (!nonly)
+			return 0;
+	}
+	size_t count = within ? nonly : (n < len ? n : len);
+	for (size_t i = 0; i < count; i++) {
+		uint32_t rank = within ? only[i] : (uint32_t)i;
+		if (rank >= n || rank >= len)
+			break; /* ranks are sorted: the rest is past the end */
 		vg_point p;
 		memcpy(&p.vintage, vints + (size_t)rank * 4, 4);
 		if (!p.vintage)
 			continue;
 		p.terr = ids[rank];
-		if (within && !vg__dict_within(d, p.terr, within))
-			continue;
 		p.ind = ind;
 		p.period = period;
 		memcpy(&p.value, vals + (size_t)rank * 8, 8);

@@ -38,6 +38,14 @@ typedef struct vg__dict {
 	uint32_t *level_len;   /* territories per level */
 	uint32_t **level_terr; /* level -> rank -> territory id; owned */
 	vg_strmap ind_map, terr_map, level_map;
+	/* Descendants index: for territory t, entries desc_off[t] ..
+	 * desc_off[t+1] list (level, rank) of t itself, every territory
+	 * below it through parents, and for a perimeter its members and
+	 * theirs, sorted by (level, rank). A "within" slice reads exactly
+	 * these slots; a "within" test is a binary search. */
+	uint32_t *desc_off; /* nterrs + 1 */
+	uint16_t *desc_level;
+	uint32_t *desc_rank;
 } vg__dict;
 
 struct vg_store {
@@ -77,6 +85,10 @@ int vg__dict_load(vg_store *s, MDB_txn *txn, vg__dict *out, vg_error *err);
 /* Make s->dict current: called with no lock held. */
 int vg__dict_refresh(vg_store *s, vg_error *err);
 bool vg__dict_within(const vg__dict *d, uint32_t terr, uint32_t anc);
+/* The ranks of level `level` within `anc` (sorted), as a pointer into the
+ * index and a count; 0 when none. */
+size_t vg__dict_desc(const vg__dict *d, uint32_t anc, uint16_t level,
+		     const uint32_t **ranks);
 
 /* meta.c: records are JSON text. */
 char *vg__indicator_json(const vg_indicator *ind); /* malloc'd */

@@ -542,3 +542,81 @@ Test(store, conflicting_duplicates_refused)
 	vg_store_close(s);
 	rm_tree(dir);
 }
+
+/* A perimeter crossing two départements, and one listing a commune with
+ * arrondissements: `within` reaches the members and what lies below them,
+ * through the descendants index. */
+Test(store, perimeters_within)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir, 0);
+	define_geo(s);
+	vg_batch *b;
+	OK(vg_batch_new(s, NULL, &b, &E));
+	vg_territory paris = make_terr("com:75056", "Paris", "dep:75", NULL);
+	vg_territory d75 = make_terr("dep:75", "Paris", "reg:11", NULL);
+	vg_territory r11 = make_terr("reg:11", "Île-de-France", "fr", NULL);
+	vg_territory a1 = make_terr("arm:75101", "Paris 1er", "com:75056",
+				    "dep:75");
+	vg_territory a2 = make_terr("arm:75102", "Paris 2e", "com:75056",
+				    "dep:75");
+	vg_territory cls = make_terr("cls:estuaire", "CLS de l'estuaire", NULL,
+				     NULL);
+	char members[2][VG_CODE_MAX] = { "com:85146", "com:44109" };
+	cls.members = members;
+	cls.nmembers = 2;
+	vg_territory cpts = make_terr("cpts:paris-centre", "CPTS", NULL, NULL);
+	char m2[1][VG_CODE_MAX] = { "com:75056" };
+	cpts.members = m2;
+	cpts.nmembers = 1;
+	vg_territory all[] = { paris, d75, r11, a1, a2, cls, cpts };
+	for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
+		OK(vg_batch_territory(b, &all[i], &E));
+	const char *coms[] = { "com:85146", "com:85194", "com:44109",
+			       "com:75056" };
+	for (int i = 0; i < 4; i++)
+		OK(vg_batch_point(b, "population", coms[i], per("2022"),
+				  100 * (i + 1), VG_STATUS_OK, &E));
+	OK(vg_batch_point(b, "population", "arm:75101", per("2022"), 15,
+			  VG_STATUS_OK, &E));
+	OK(vg_batch_point(b, "population", "arm:75102", per("2022"), 20,
+			  VG_STATUS_OK, &E));
+	OK(vg_batch_commit(b, NULL, &E));
+
+	vg_read *r;
+	OK(vg_read_begin(s, &r, &E));
+	uint32_t pop, cid, pid, mv, sables, a1id;
+	uint16_t com, arm;
+	OK(vg_read_indicator_id(r, "population", &pop, &E));
+	OK(vg_read_territory_id(r, "cls:estuaire", &cid, &E));
+	OK(vg_read_territory_id(r, "cpts:paris-centre", &pid, &E));
+	OK(vg_read_territory_id(r, "com:85146", &mv, &E));
+	OK(vg_read_territory_id(r, "com:85194", &sables, &E));
+	OK(vg_read_territory_id(r, "arm:75101", &a1id, &E));
+	OK(vg_read_level_id(r, "com", &com, &E));
+	OK(vg_read_level_id(r, "arm", &arm, &E));
+	cr_assert(vg_read_territory_within(r, mv, cid));
+	cr_assert_not(vg_read_territory_within(r, sables, cid));
+	cr_assert(vg_read_territory_within(r, a1id, pid));
+	cr_assert(vg_read_territory_within(r, cid, cid));
+	acc_t acc = { 0 };
+	OK(vg_read_slice(r, pop, per("2022"), com, cid, VG_LATEST, collect,
+			 &acc));
+	cr_assert_eq(acc.n, 2);
+	cr_assert_eq(acc.v[0] + acc.v[1], 100 + 300);
+	acc.n = 0;
+	OK(vg_read_slice(r, pop, per("2022"), arm, pid, VG_LATEST, collect,
+			 &acc));
+	cr_assert_eq(acc.n, 2);
+	cr_assert_eq(acc.v[0] + acc.v[1], 35);
+	/* Paris within France through dep:75 and reg:11 */
+	uint32_t fr;
+	OK(vg_read_territory_id(r, "fr", &fr, &E));
+	acc.n = 0;
+	OK(vg_read_slice(r, pop, per("2022"), arm, fr, VG_LATEST, collect,
+			 &acc));
+	cr_assert_eq(acc.n, 2);
+	vg_read_end(r);
+	vg_store_close(s);
+	rm_tree(dir);
+}
