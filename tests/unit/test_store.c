@@ -5,6 +5,7 @@
 #include <math.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -617,6 +618,43 @@ Test(store, perimeters_within)
 			 &acc));
 	cr_assert_eq(acc.n, 2);
 	vg_read_end(r);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* Reader slots left by a process that died with read transactions open
+ * are reclaimed (mdb_reader_check on MDB_READERS_FULL), instead of
+ * locking readers out until a restart. */
+Test(store, stale_readers_reclaimed)
+{
+	char *dir = tmp_dir();
+	vg_store_opts o = { .max_readers = 2 };
+	vg_store *s = NULL;
+	OK(vg_store_open(&s, dir, &o, &E));
+	define_geo(s);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		/* A second process takes every reader slot and dies without
+		 * releasing them. */
+		vg_store *c = NULL;
+		vg_read *r1, *r2;
+		if (vg_store_open(&c, dir, &o, NULL) ||
+		    vg_read_begin(c, &r1, NULL) || vg_read_begin(c, &r2, NULL))
+			_exit(3);
+		_exit(0);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "child could not take the reader slots");
+	vg_read *r1 = NULL, *r2 = NULL;
+	OK(vg_read_begin(s, &r1, &E));
+	OK(vg_read_begin(s, &r2, &E));
+	uint32_t id;
+	OK(vg_read_territory_id(r2, "com:85146", &id, &E));
+	vg_read_end(r1);
+	vg_read_end(r2);
 	vg_store_close(s);
 	rm_tree(dir);
 }
