@@ -252,6 +252,37 @@ static int lookup(cli *c, vg_read *r, const char *ind, const char *terr,
 	return 0;
 }
 
+/* Open the store and a read, resolve IND and TERR, and prepare the
+ * table of a series-shaped answer (series, history). Returns 0, or an exit
+ * code with everything released. */
+static int begin_point_query(cli *c, const char *ind, const char *terr,
+			     q_ctx *q, uint32_t *iid, uint32_t *tid)
+{
+	static const char *const cols[] = { "period", "value", "status",
+					    "vintage", "published" };
+	static const col_kind kinds[] = { COL_STR, COL_NUM, COL_STR, COL_NUM,
+					  COL_STR };
+	if (open_store(c, false))
+		return EXIT_FAIL;
+	q->c = c;
+	q->decimals = -1;
+	if (vg_read_begin(c->store, &q->r, &c->err))
+		return fail(c);
+	if (lookup(c, q->r, ind, terr, iid, tid, &q->decimals)) {
+		vg_read_end(q->r);
+		return fail(c);
+	}
+	q->t = out_new(c->fmt, 5, cols, kinds);
+	return q->t ? 0 : (vg_read_end(q->r), EXIT_FAIL);
+}
+
+/* Release the read, print the table; rc is the reading's result. */
+static int end_query(q_ctx *q, int rc)
+{
+	vg_read_end(q->r);
+	return out_flush(q->t, stdout) || rc ? EXIT_FAIL : EXIT_OK;
+}
+
 static int cmd_series(cli *c, int argc, char **argv)
 {
 	cmd_opts o;
@@ -266,27 +297,14 @@ static int cmd_series(cli *c, int argc, char **argv)
 	    (o.to && parse_period("series", o.to, &to)) ||
 	    parse_when("series", o.as_of, &as_of))
 		return EXIT_USAGE;
-	if (open_store(c, false))
-		return EXIT_FAIL;
-	vg_read *r;
-	if (vg_read_begin(c->store, &r, &c->err))
-		return fail(c);
+	q_ctx q;
 	uint32_t ind, terr;
-	int dec = -1;
-	if (lookup(c, r, argv[optind], argv[optind + 1], &ind, &terr, &dec)) {
-		vg_read_end(r);
-		return fail(c);
-	}
-	static const char *const cols[] = { "period", "value", "status",
-					    "vintage", "published" };
-	static const col_kind kinds[] = { COL_STR, COL_NUM, COL_STR, COL_NUM,
-					  COL_STR };
-	q_ctx q = { c, r, out_new(c->fmt, 5, cols, kinds), dec };
-	int rc = vg_read_series(r, ind, terr, from, to, as_of, series_row, &q);
-	vg_read_end(r);
-	if (out_flush(q.t, stdout) || rc)
-		return EXIT_FAIL;
-	return EXIT_OK;
+	int x = begin_point_query(c, argv[optind], argv[optind + 1], &q, &ind,
+				  &terr);
+	if (x)
+		return x;
+	return end_query(&q, vg_read_series(q.r, ind, terr, from, to, as_of,
+					    series_row, &q));
 }
 
 static int slice_row(void *ud, const vg_point *p)
@@ -341,11 +359,6 @@ static int cmd_slice(cli *c, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int history_row(void *ud, const vg_point *p)
-{
-	return series_row(ud, p);
-}
-
 static int cmd_history(cli *c, int argc, char **argv)
 {
 	cmd_opts o;
@@ -357,30 +370,17 @@ static int cmd_history(cli *c, int argc, char **argv)
 				   "");
 	if (parse_period("history", argv[optind + 2], &period))
 		return EXIT_USAGE;
-	if (open_store(c, false))
-		return EXIT_FAIL;
-	vg_read *r;
-	if (vg_read_begin(c->store, &r, &c->err))
-		return fail(c);
+	q_ctx q;
 	uint32_t ind, terr;
-	int dec = -1;
-	if (lookup(c, r, argv[optind], argv[optind + 1], &ind, &terr, &dec)) {
-		vg_read_end(r);
-		return fail(c);
-	}
-	static const char *const cols[] = { "period", "value", "status",
-					    "vintage", "published" };
-	static const col_kind kinds[] = { COL_STR, COL_NUM, COL_STR, COL_NUM,
-					  COL_STR };
-	q_ctx q = { c, r, out_new(c->fmt, 5, cols, kinds), dec };
-	int rc = vg_read_history(r, ind, terr, period, history_row, &q);
+	int x = begin_point_query(c, argv[optind], argv[optind + 1], &q, &ind,
+				  &terr);
+	if (x)
+		return x;
+	int rc = vg_read_history(q.r, ind, terr, period, series_row, &q);
 	vg_point cur;
-	if (!rc && !vg_read_point(r, ind, terr, period, VG_LATEST, &cur))
+	if (!rc && !vg_read_point(q.r, ind, terr, period, VG_LATEST, &cur))
 		rc = series_row(&q, &cur);
-	vg_read_end(r);
-	if (out_flush(q.t, stdout) || rc)
-		return EXIT_FAIL;
-	return EXIT_OK;
+	return end_query(&q, rc);
 }
 
 static int indicator_row(void *ud, uint32_t id)

@@ -83,6 +83,24 @@ static int need_columns(vg_csv *c, const char *path, const char *const *names,
 	return 0;
 }
 
+/* Open a CSV whose header must name `names`; their indexes go to idx.
+ * On error nothing stays open. */
+static int open_with_columns(const char *path, const char *const *names,
+			     int *idx, size_t n, const char *expected,
+			     vg_csv **c, vg_error *err)
+{
+	vg_csv_opts co = { .header = true };
+	int rc = vg_csv_open_file(c, path, &co, err);
+	if (rc)
+		return rc;
+	rc = need_columns(*c, path, names, idx, n, expected, err);
+	if (rc) {
+		vg_csv_close(*c);
+		*c = NULL;
+	}
+	return rc;
+}
+
 static void set_row_err(vg_error *e, vg_csv *c, const vg_csv_row *row,
 			int field, const vg_error *why)
 {
@@ -117,19 +135,18 @@ int vg_import_points(vg_store *s, const char *path, const vg_import_opts *o,
 {
 	memset(rep, 0, sizeof(*rep));
 	vg_csv *c;
-	vg_csv_opts co = { .header = true };
-	int rc = vg_csv_open_file(&c, path, &co, err);
-	if (rc)
-		return rc;
 	static const char *const names[] = { "indicator", "territory", "period",
 					     "value" };
 	int idx[4];
-	rc = need_columns(c, path, names, idx, 4,
-			  "indicator;territory;period;value[;status]", err);
+	int rc = open_with_columns(path, names, idx, 4,
+				   "indicator;territory;period;value[;status]",
+				   &c, err);
+	if (rc)
+		return rc;
 	int st_col = column(c, "status");
 	/* Columns may come in any order: a row must reach the last one. */
 	size_t need = 0;
-	for (int i = 0; !rc && i < 4; i++)
+	for (int i = 0; i < 4; i++)
 		if ((size_t)idx[i] + 1 > need)
 			need = (size_t)idx[i] + 1;
 	vg_batch *b = NULL;
@@ -268,15 +285,14 @@ int vg_import_territories(vg_store *s, const char *path,
 {
 	memset(rep, 0, sizeof(*rep));
 	vg_csv *c;
-	vg_csv_opts co = { .header = true };
-	int rc = vg_csv_open_file(&c, path, &co, err);
-	if (rc)
-		return rc;
 	static const char *const names[] = { "code", "level", "name",
 					     "parent_codes" };
 	int idx[4];
-	rc = need_columns(c, path, names, idx, 4,
-			  "code;level;name;parent_codes[;members]", err);
+	int rc = open_with_columns(path, names, idx, 4,
+				   "code;level;name;parent_codes[;members]",
+				   &c, err);
+	if (rc)
+		return rc;
 	int mem_col = column(c, "members");
 	vg_batch *b = NULL;
 	if (!rc)
