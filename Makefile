@@ -112,7 +112,7 @@ tests-run: tests-build
 	  [ -f "$$t" ] || continue; total=$$((total+1)); echo "== $$t"; \
 	  $(TEST_ENV) VIGIE=$(CURDIR)/$(OUT)/vigie bash $$t || fail=$$((fail+1)); \
 	done; \
-	echo "test suites: $$((total-fail)) passed, $$fail failed"; \
+	echo "suites: $$((total-fail)) passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 
 # core/ uses VG_ASSERT / VG_FAILS_ASSERT, never a bare assert().
