@@ -13,6 +13,7 @@
 #include "cmd/output.h"
 #include "vigie/common.h"
 #include "vigie/io.h"
+#include "vigie/query.h"
 #include "vigie/store.h"
 
 typedef struct cli {
@@ -52,7 +53,7 @@ static int open_store(cli *c, bool write)
 
 typedef struct cmd_opts {
 	const char *from, *to, *as_of, *level, *period, *in, *indicator,
-		*published;
+		*published, *territory;
 	bool skip_bad;
 } cmd_opts;
 
@@ -70,6 +71,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, cmd_opts *o)
 		{ "indicator", required_argument, 0, 'n' },
 		{ "published", required_argument, 0, 'P' },
 		{ "skip-bad", no_argument, 0, 's' },
+		{ "territory", required_argument, 0, 'T' },
 		{ 0, 0, 0, 0 },
 	};
 	memset(o, 0, sizeof(*o));
@@ -87,6 +89,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, cmd_opts *o)
 		case 'n': o->indicator = optarg; break;
 		case 'P': o->published = optarg; break;
 		case 's': o->skip_bad = true; break;
+		case 'T': o->territory = optarg; break;
 		default:
 			return usage_error(cmd, "unknown or incomplete option "
 					   "'%s'", argv[optind - 1]);
@@ -383,6 +386,93 @@ static int cmd_history(cli *c, int argc, char **argv)
 	return end_query(&q, rc);
 }
 
+
+/* ---- aggregate --------------------------------------------------------- */
+
+static int agg_row(void *ud, const vg_agg_value *v)
+{
+	q_ctx *q = ud;
+	char vs[40], members[16], with[16], supp[16], share[32] = "";
+	vg_territory t;
+	if (vg_read_territory(q->r, v->terr, &t, NULL))
+		return VG_ESTORE;
+	fmt_value(q->c, v->value, q->decimals, vs, sizeof(vs));
+	snprintf(members, sizeof(members), "%u", v->cov.members);
+	snprintf(with, sizeof(with), "%u", v->cov.with_data);
+	snprintf(supp, sizeof(supp), "%u", v->cov.suppressed);
+	if (v->source == VG_SOURCE_COMPUTED && !isnan(v->cov.weight_total) &&
+	    v->cov.weight_total > 0)
+		snprintf(share, sizeof(share), "%.4g",
+			 100 * v->cov.weight_covered / v->cov.weight_total);
+	bool computed = v->source == VG_SOURCE_COMPUTED;
+	const char *cells[] = { t.code, t.name, vs,
+				vg_status_name(v->status),
+				vg_value_source_name(v->source),
+				computed ? members : "", computed ? with : "",
+				computed ? supp : "", share,
+				computed ? (v->cov.partial ? "partial" : "complete")
+					 : "" };
+	int rc = out_row(q->t, cells);
+	vg_territory_clear(&t);
+	return rc ? VG_ENOMEM : 0;
+}
+
+static int cmd_aggregate(cli *c, int argc, char **argv)
+{
+	cmd_opts o;
+	vg_period period;
+	int64_t as_of;
+	if (parse_opts("aggregate", argc, argv, &o))
+		return EXIT_USAGE;
+	if (argc - optind != 1 || !o.period || (!o.level == !o.territory))
+		return usage_error("aggregate", "usage: aggregate IND --period P "
+				   "(--level L [--in TERR] | --territory T) "
+				   "[--as-of WHEN]%s", "");
+	if (parse_period("aggregate", o.period, &period) ||
+	    parse_when("aggregate", o.as_of, &as_of))
+		return EXIT_USAGE;
+	if (open_store(c, false))
+		return EXIT_FAIL;
+	q_ctx q = { c, NULL, NULL, -1 };
+	if (vg_read_begin(c->store, &q.r, &c->err))
+		return fail(c);
+	uint32_t ind, in = 0, target = 0;
+	uint16_t level = 0;
+	vg_agg_ctx *ac = NULL;
+	int rc = lookup(c, q.r, argv[optind], o.in, &ind, &in, &q.decimals);
+	if (!rc && o.territory)
+		rc = vg_read_territory_id(q.r, o.territory, &target, &c->err);
+	if (!rc && o.level)
+		rc = vg_read_level_id(q.r, o.level, &level, &c->err);
+	if (!rc)
+		rc = vg_agg_ctx_new(q.r, ind, period, as_of, &ac, &c->err);
+	if (rc) {
+		vg_read_end(q.r);
+		return fail(c);
+	}
+	static const char *const cols[] = { "territory", "name", "value",
+					    "status", "source", "members",
+					    "with_data", "suppressed",
+					    "weight_covered_pct", "coverage" };
+	static const col_kind kinds[] = { COL_STR, COL_STR, COL_NUM, COL_STR,
+					  COL_STR, COL_NUM, COL_NUM, COL_NUM,
+					  COL_NUM, COL_STR };
+	q.t = out_new(c->fmt, 10, cols, kinds);
+	if (target) {
+		vg_agg_value v;
+		rc = vg_agg_value_at(ac, target, &v, &c->err);
+		if (!rc)
+			rc = agg_row(&q, &v);
+	} else {
+		rc = vg_aggregate_level(ac, level, in, agg_row, &q, &c->err);
+	}
+	vg_agg_ctx_free(ac);
+	rc = end_query(&q, rc);
+	if (rc && c->err.code)
+		return fail(c);
+	return rc;
+}
+
 static int indicator_row(void *ud, uint32_t id)
 {
 	q_ctx *q = ud;
@@ -512,6 +602,10 @@ static const struct command {
 	{ "slice", cmd_slice,
 	  "IND --level L --period P [--in TERR] [--as-of WHEN]",
 	  "every territory of a level for one period (a map)" },
+	{ "aggregate", cmd_aggregate,
+	  "IND --period P (--level L [--in TERR] | --territory T) [--as-of WHEN]",
+	  "values at any scale, computed with the indicator's rule, with "
+	  "coverage" },
 	{ "history", cmd_history, "IND TERR PERIOD",
 	  "every published value of one point, oldest first" },
 	{ "export", cmd_export, "points [--indicator IND]",

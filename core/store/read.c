@@ -433,3 +433,67 @@ int vg_read_vintage(vg_read *r, uint32_t id, vg_vintage *out, vg_error *err)
 	cJSON_Delete(o);
 	return 0;
 }
+
+int vg_read_descendants(vg_read *r, uint32_t anc, uint16_t level, vg_id_cb cb,
+			void *ud)
+{
+	const vg__dict *d = &r->s->dict;
+	const uint32_t *ranks;
+	if (level >= d->nlevels)
+		return 0;
+	size_t n = vg__dict_desc(d, anc, level, &ranks);
+	for (size_t i = 0; i < n; i++) {
+		if (ranks[i] >= d->level_len[level])
+			break;
+		int rc = cb(ud, d->level_terr[level][ranks[i]]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+bool vg_read_territory_is_leaf(vg_read *r, uint32_t terr)
+{
+	const vg__dict *d = &r->s->dict;
+	if (terr == 0 || terr >= d->nterrs || !d->desc_off)
+		return false;
+	/* The index lists the territory itself: one entry means nothing
+	 * lies below it. Perimeters are never leaves (their members are). */
+	return d->desc_off[terr + 1] - d->desc_off[terr] == 1 &&
+	       d->terrs[terr].nmembers == 0;
+}
+
+int vg_read_territory_level(vg_read *r, uint32_t terr, uint16_t *level)
+{
+	const vg__dict *d = &r->s->dict;
+	if (terr == 0 || terr >= d->nterrs || !d->terrs[terr].code[0])
+		return VG_ENOTFOUND;
+	*level = d->terrs[terr].level;
+	return 0;
+}
+
+uint16_t vg_read_level_count(vg_read *r)
+{
+	return r->s->dict.nlevels;
+}
+
+const char *vg_read_level_name(vg_read *r, uint16_t level)
+{
+	const vg__dict *d = &r->s->dict;
+	return level < d->nlevels ? d->levels[level] : NULL;
+}
+
+uint32_t vg_read_territory_max(vg_read *r)
+{
+	return r->s->dict.nterrs;
+}
+
+size_t vg_read_territory_parents(vg_read *r, uint32_t terr, uint32_t *out)
+{
+	const vg__dict *d = &r->s->dict;
+	if (terr == 0 || terr >= d->nterrs)
+		return 0;
+	const vg__terr_entry *e = &d->terrs[terr];
+	memcpy(out, e->parents, e->nparents * sizeof(uint32_t));
+	return e->nparents;
+}

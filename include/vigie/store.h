@@ -259,6 +259,26 @@ int vg_read_territories(vg_read *r, const char *level, vg_id_cb cb, void *ud);
  * parents), or is a member of the perimeter `anc`. */
 bool vg_read_territory_within(vg_read *r, uint32_t terr, uint32_t anc);
 
+/* Every territory of `level` within `anc` (itself, below it through
+ * parents, or in the perimeter), in rank order. */
+int vg_read_descendants(vg_read *r, uint32_t anc, uint16_t level, vg_id_cb cb,
+			void *ud);
+
+/* True when no other territory lies below `terr` (a commune without
+ * arrondissements, an arrondissement): the finest units aggregates are
+ * computed from. */
+bool vg_read_territory_is_leaf(vg_read *r, uint32_t terr);
+
+/* Level id of a territory (VG_ENOTFOUND if unknown) and number of levels
+ * (level ids are 0 .. n-1). */
+int vg_read_territory_level(vg_read *r, uint32_t terr, uint16_t *level);
+uint16_t vg_read_level_count(vg_read *r);
+/* Highest territory id + 1: arrays indexed by territory id have this size. */
+uint32_t vg_read_territory_max(vg_read *r);
+/* Parents' ids of a territory into out[VG_MAX_PARENTS]; returns count. */
+size_t vg_read_territory_parents(vg_read *r, uint32_t terr, uint32_t *out);
+const char *vg_read_level_name(vg_read *r, uint16_t level);
+
 /* One point as of `as_of` (VG_LATEST for now). VG_ENOTFOUND if absent. */
 int vg_read_point(vg_read *r, uint32_t ind, uint32_t terr, vg_period period,
 		  int64_t as_of, vg_point *out);

@@ -1,0 +1,344 @@
+/* Aggregation of an indicator to any territory with its rule, with
+ * coverage. See include/vigie/query.h for the contract. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigie/query.h"
+
+#define ABSENT 0xFF /* no point for this territory */
+
+/* One indicator's values for one period, by territory id. */
+typedef struct arr {
+	double *val;
+	uint8_t *st; /* vg_status, or ABSENT */
+} arr;
+
+struct vg_agg_ctx {
+	vg_read *r;
+	uint32_t n; /* territory ids are < n */
+	vg_indicator ind;
+	arr self, a, b; /* a, b: ratio num/den, wmean value/weight */
+	/* Per-target bookkeeping, reset by bumping `stamp` instead of
+	 * clearing arrays of n entries for every target. */
+	uint32_t stamp;
+	uint32_t *seen;   /* holder already counted for this target */
+	uint8_t *contrib; /* ...and whether it entered the result */
+};
+
+const char *vg_value_source_name(vg_value_source s)
+{
+	switch (s) {
+	case VG_SOURCE_PUBLISHED: return "published";
+	case VG_SOURCE_COMPUTED: return "computed";
+	default: return "none";
+	}
+}
+
+typedef struct fill_ctx {
+	arr *a;
+} fill_ctx;
+
+static int fill_cb(void *ud, const vg_point *p)
+{
+	arr *a = ud;
+	a->val[p->terr] = p->value;
+	a->st[p->terr] = (uint8_t)p->status;
+	return 0;
+}
+
+/* Load every level's cross-section of `ind` (one block read each). */
+static int load(vg_agg_ctx *c, arr *a, const char *code, vg_period period,
+		int64_t as_of, vg_error *err)
+{
+	uint32_t ind;
+	int rc = vg_read_indicator_id(c->r, code, &ind, err);
+	if (rc)
+		return vg_error_set(err, rc,
+				    "indicator '%s' (needed by the rule of "
+				    "'%s') is not defined", code, c->ind.code);
+	a->val = malloc(c->n * sizeof(double));
+	a->st = malloc(c->n);
+	if (!a->val || !a->st)
+		return vg_error_set(err, VG_ENOMEM, "out of memory");
+	memset(a->st, ABSENT, c->n);
+	uint16_t nl = vg_read_level_count(c->r);
+	for (uint16_t l = 0; l < nl; l++) {
+		rc = vg_read_slice(c->r, ind, period, l, 0, as_of, fill_cb, a);
+		if (rc)
+			return vg_error_set(err, rc, "cannot read '%s'", code);
+	}
+	return 0;
+}
+
+static void arr_free(arr *a)
+{
+	free(a->val);
+	free(a->st);
+}
+
+void vg_agg_ctx_free(vg_agg_ctx *c)
+{
+	if (!c)
+		return;
+	/* a or b may alias self (wmean(self, w)): free each buffer once. */
+	if (c->a.val != c->self.val)
+		arr_free(&c->a);
+	if (c->b.val != c->self.val && c->b.val != c->a.val)
+		arr_free(&c->b);
+	arr_free(&c->self);
+	free(c->seen);
+	free(c->contrib);
+	free(c);
+}
+
+int vg_agg_ctx_new(vg_read *r, uint32_t ind, vg_period period, int64_t as_of,
+		   vg_agg_ctx **out, vg_error *err)
+{
+	*out = NULL;
+	vg_agg_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return vg_error_set(err, VG_ENOMEM, "out of memory");
+	c->r = r;
+	c->n = vg_read_territory_max(r);
+	int rc = vg_read_indicator(r, ind, &c->ind, err);
+	if (!rc && vg_period_kind(period) != c->ind.periodicity)
+		rc = vg_error_set(err, VG_EPERIOD,
+				  "indicator '%s' is %s: period must be too",
+				  c->ind.code,
+				  vg_periodicity_name(c->ind.periodicity));
+	if (!rc)
+		rc = load(c, &c->self, c->ind.code, period, as_of, err);
+	const vg_agg_rule *rule = &c->ind.agg;
+	if (!rc && (rule->kind == VG_AGG_RATIO || rule->kind == VG_AGG_WMEAN)) {
+		if (!strcmp(rule->a, c->ind.code))
+			c->a = c->self;
+		else
+			rc = load(c, &c->a, rule->a, period, as_of, err);
+		if (!rc && !strcmp(rule->b, c->ind.code))
+			c->b = c->self;
+		else if (!rc && !strcmp(rule->b, rule->a))
+			c->b = c->a;
+		else if (!rc)
+			rc = load(c, &c->b, rule->b, period, as_of, err);
+	}
+	if (!rc) {
+		c->seen = calloc(c->n ? c->n : 1, sizeof(uint32_t));
+		c->contrib = calloc(c->n ? c->n : 1, 1);
+		if (!c->seen || !c->contrib)
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+	}
+	if (rc) {
+		vg_agg_ctx_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Accumulator of one target's computation. */
+typedef struct acc {
+	vg_agg_ctx *c;
+	uint32_t target;
+	double x, y; /* sum / extreme, or numerator and denominator */
+	int worst;   /* worst status entered: ok < provisional < estimated */
+	bool have;   /* min/max: x holds a value */
+	vg_coverage cov;
+	int rc;
+} acc;
+
+static bool usable(uint8_t st)
+{
+	return st == VG_STATUS_OK || st == VG_STATUS_PROVISIONAL ||
+	       st == VG_STATUS_ESTIMATED;
+}
+
+/* Does territory t hold the inputs of this rule (any of them)? */
+static bool holds(const vg_agg_ctx *c, uint32_t t)
+{
+	switch (c->ind.agg.kind) {
+	case VG_AGG_RATIO:
+	case VG_AGG_WMEAN: return c->a.st[t] != ABSENT || c->b.st[t] != ABSENT;
+	default: return c->self.st[t] != ABSENT;
+	}
+}
+
+static void worst(acc *a, uint8_t st)
+{
+	if (st > a->worst && usable(st))
+		a->worst = st;
+}
+
+/* Add holder h's inputs; returns true if they entered the result. */
+static bool add_holder(acc *a, uint32_t h)
+{
+	vg_agg_ctx *c = a->c;
+	switch (c->ind.agg.kind) {
+	case VG_AGG_SUM:
+	case VG_AGG_MIN:
+	case VG_AGG_MAX: {
+		uint8_t st = c->self.st[h];
+		if (!usable(st))
+			return false;
+		double v = c->self.val[h];
+		if (c->ind.agg.kind == VG_AGG_SUM)
+			a->x += v;
+		else if (!a->have)
+			a->x = v;
+		else if (c->ind.agg.kind == VG_AGG_MIN ? v < a->x : v > a->x)
+			a->x = v;
+		a->have = true;
+		worst(a, st);
+		return true;
+	}
+	case VG_AGG_RATIO:
+	case VG_AGG_WMEAN: {
+		uint8_t sa = c->a.st[h], sb = c->b.st[h];
+		double va = c->a.val[h], vb = c->b.val[h];
+		if (usable(sb))
+			a->cov.weight_total += vb;
+		if (!usable(sa) || !usable(sb))
+			return false;
+		a->x += c->ind.agg.kind == VG_AGG_RATIO ? va : va * vb;
+		a->y += vb;
+		a->cov.weight_covered += vb;
+		worst(a, sa);
+		worst(a, sb);
+		return true;
+	}
+	default: return false;
+	}
+}
+
+/* The territory holding a leaf's value: the leaf, or the nearest
+ * territory above it (not the target, inside it) that has one. 0: none. */
+static uint32_t holder_of(acc *a, uint32_t leaf)
+{
+	vg_agg_ctx *c = a->c;
+	if (holds(c, leaf))
+		return leaf;
+	uint32_t frontier[VG_MAX_PARENTS * 4], next[VG_MAX_PARENTS * 4];
+	size_t nf = vg_read_territory_parents(c->r, leaf, frontier);
+	for (int depth = 0; depth < 4 && nf; depth++) {
+		size_t nn = 0;
+		for (size_t i = 0; i < nf; i++) {
+			uint32_t p = frontier[i];
+			if (p == a->target ||
+			    !vg_read_territory_within(c->r, p, a->target))
+				continue;
+			if (holds(c, p))
+				return p;
+			uint32_t up[VG_MAX_PARENTS];
+			size_t k = vg_read_territory_parents(c->r, p, up);
+			for (size_t j = 0; j < k && nn < (sizeof(next) / sizeof(*next)); j++)
+				next[nn++] = up[j];
+		}
+		memcpy(frontier, next, nn * sizeof(uint32_t));
+		nf = nn;
+	}
+	return 0;
+}
+
+static int member_cb(void *ud, uint32_t id)
+{
+	acc *a = ud;
+	vg_agg_ctx *c = a->c;
+	if (!vg_read_territory_is_leaf(c->r, id))
+		return 0;
+	a->cov.members++;
+	uint32_t h = holder_of(a, id);
+	if (!h) {
+		a->cov.partial = true; /* no value for this member at all */
+		return 0;
+	}
+	if (c->seen[h] != c->stamp) {
+		c->seen[h] = c->stamp;
+		c->contrib[h] = add_holder(a, h);
+	}
+	if (c->contrib[h]) {
+		a->cov.with_data++;
+	} else {
+		a->cov.partial = true;
+		a->cov.suppressed++;
+	}
+	return 0;
+}
+
+int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
+		    vg_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->terr = target;
+	out->value = NAN;
+	out->status = VG_STATUS_MISSING;
+	out->cov.weight_total = out->cov.weight_covered = NAN;
+	if (target == 0 || target >= c->n)
+		return vg_error_set(err, VG_ENOTFOUND, "no territory #%u",
+				    target);
+	if (c->self.st[target] != ABSENT) {
+		out->source = VG_SOURCE_PUBLISHED;
+		out->value = c->self.val[target];
+		out->status = (vg_status)c->self.st[target];
+		return 0;
+	}
+	vg_agg_kind k = c->ind.agg.kind;
+	if (k == VG_AGG_NONE)
+		return 0;
+	if (++c->stamp == 0) { /* wrapped: clear once every 4 G targets */
+		memset(c->seen, 0, c->n * sizeof(uint32_t));
+		c->stamp = 1;
+	}
+	acc a = { .c = c, .target = target };
+	bool weighted = k == VG_AGG_RATIO || k == VG_AGG_WMEAN;
+	uint16_t nl = vg_read_level_count(c->r);
+	for (uint16_t l = 0; l < nl && !a.rc; l++)
+		a.rc = vg_read_descendants(c->r, target, l, member_cb, &a);
+	if (a.rc)
+		return vg_error_set(err, a.rc, "cannot read the members");
+	out->cov = a.cov;
+	if (!weighted)
+		out->cov.weight_total = out->cov.weight_covered = NAN;
+	if (a.cov.members == 0)
+		return 0; /* nothing below: no value */
+	out->source = VG_SOURCE_COMPUTED;
+	if (a.cov.with_data == 0)
+		return 0;
+	double v = a.x;
+	if (k == VG_AGG_RATIO)
+		v = a.y > 0 ? a.x / a.y * c->ind.agg.scale : NAN;
+	else if (k == VG_AGG_WMEAN)
+		v = a.y > 0 ? a.x / a.y : NAN;
+	if (isnan(v))
+		return 0;
+	out->value = v;
+	out->status = (vg_status)a.worst;
+	return 0;
+}
+
+typedef struct level_ctx {
+	vg_agg_ctx *c;
+	uint16_t level;
+	vg_agg_cb cb;
+	void *ud;
+	vg_error *err;
+} level_ctx;
+
+static int level_cb(void *ud, uint32_t id)
+{
+	level_ctx *x = ud;
+	vg_agg_value v;
+	int rc = vg_agg_value_at(x->c, id, &v, x->err);
+	return rc ? rc : x->cb(x->ud, &v);
+}
+
+int vg_aggregate_level(vg_agg_ctx *c, uint16_t level, uint32_t within,
+		       vg_agg_cb cb, void *ud, vg_error *err)
+{
+	level_ctx x = { c, level, cb, ud, err };
+	if (within)
+		return vg_read_descendants(c->r, within, level, level_cb, &x);
+	const char *name = vg_read_level_name(c->r, level);
+	if (!name)
+		return vg_error_set(err, VG_ENOTFOUND, "no level #%u", level);
+	return vg_read_territories(c->r, name, level_cb, &x);
+}

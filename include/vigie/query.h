@@ -1,0 +1,74 @@
+/* The query engine: values of an indicator at any territory, computed with
+ * the indicator's aggregation rule when not published there.
+ *
+ * Rules (see docs/indicators.md): `sum`; `ratio(num, den, scale)` is
+ * sum(num)/sum(den)*scale over the members that have both, never a mean
+ * of the members' ratios; `wmean(value, weight)` is sum(v*w)/sum(w);
+ * `min`, `max`; `none` publishes only.
+ *
+ * Members are the *leaves* within the target: territories with nothing
+ * below them (communes, and the arrondissements of Paris, Lyon and
+ * Marseille instead of their communes). A leaf without a value of its own
+ * is covered by the nearest territory above it, inside the target, that
+ * has one (Paris published as commune 75056 covers its arrondissements).
+ *
+ * A value published at the target itself takes precedence; the answer
+ * says which it is. Every computed value carries its coverage. The engine
+ * never writes. */
+#ifndef VIGIE_QUERY_H
+#define VIGIE_QUERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vigie/store.h"
+
+typedef enum vg_value_source {
+	VG_SOURCE_NONE = 0,  /* no value: nothing published, nothing to compute */
+	VG_SOURCE_PUBLISHED, /* stored at the target */
+	VG_SOURCE_COMPUTED,  /* aggregated from the members */
+} vg_value_source;
+
+const char *vg_value_source_name(vg_value_source s);
+
+typedef struct vg_coverage {
+	uint32_t members;    /* leaves within the target */
+	uint32_t with_data;  /* leaves whose value entered the result */
+	uint32_t suppressed; /* leaves whose value is suppressed or missing */
+	/* ratio: the denominator; wmean: the weight. Total over the members
+	 * that have it, and the part behind members that entered the result.
+	 * NaN for the other rules. */
+	double weight_total, weight_covered;
+	bool partial; /* some member has no usable value */
+} vg_coverage;
+
+typedef struct vg_agg_value {
+	uint32_t terr;
+	double value; /* NaN when none */
+	vg_status status; /* computed: the worst member status (ok <
+			     provisional < estimated), missing if no value */
+	vg_value_source source;
+	vg_coverage cov; /* zero for published values */
+} vg_agg_value;
+
+/* The inputs of one indicator for one period, loaded once (one dense
+ * block read per level) and reused for any number of targets. */
+typedef struct vg_agg_ctx vg_agg_ctx;
+
+/* Prepare `ind` for `period` as of `as_of` (VG_LATEST: now). The context
+ * borrows `r`; free it before vg_read_end. */
+int vg_agg_ctx_new(vg_read *r, uint32_t ind, vg_period period, int64_t as_of,
+		   vg_agg_ctx **out, vg_error *err);
+void vg_agg_ctx_free(vg_agg_ctx *c);
+
+/* The value at one territory (a commune, an EPCI, a perimeter...). */
+int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
+		    vg_error *err);
+
+/* Every territory of `level`, optionally within `within` (0: all), in
+ * rank order; the callback gets each value. */
+typedef int (*vg_agg_cb)(void *ud, const vg_agg_value *v);
+int vg_aggregate_level(vg_agg_ctx *c, uint16_t level, uint32_t within,
+		       vg_agg_cb cb, void *ud, vg_error *err);
+
+#endif
