@@ -23,6 +23,9 @@ echo
 echo "== vigie --data $DATA series population com:36044   (Châteauroux)"
 "$VIGIE" --data "$DATA" --format table series population com:36044
 echo
+echo "== vigie --data $DATA aggregate population --period 2022 --level reg"
+"$VIGIE" --data "$DATA" --format table aggregate population --period 2022 --level reg
+echo
 echo "== vigie --data $DATA slice population --level arm --period 2022 --in com:69123   (Lyon)"
 "$VIGIE" --data "$DATA" --format table slice population --level arm --period 2022 --in com:69123
 echo

@@ -129,6 +129,17 @@ eq "slice sum" "$(awk -F';' 'NR > 1 { s += $3 } END { print s }' "$T/out")" \
 	"$want_sum"
 has "slice names" "$T/out" "com:85146;Montaigu-Vendée;20754;ok"
 
+# aggregate: the département computed from its communes equals their sum
+vg "$A" --format csv aggregate population --period 2022 --territory dep:85
+eq "aggregate exit" "$rc" 0
+eq "aggregate dep:85" "$(sed -n 2p "$T/out" | cut -d';' -f1,3-8,10)" \
+	"dep:85;$want_sum;ok;computed;255;255;0;complete"
+vg "$A" --format csv aggregate population --period 2022 --level dep --in reg:52
+eq "aggregate level rows (5 départements in Pays de la Loire)" \
+	"$(($(wc -l <"$T/out") - 1))" 5
+vg "$A" aggregate population --level dep
+eq "aggregate without --period exit" "$rc" 2
+
 vg "$A" --format json slice population --level arm --period 2022 --in com:69123
 eq "slice json arm" "$(python3 -c '
 import json, sys
