@@ -473,6 +473,135 @@ static int cmd_aggregate(cli *c, int argc, char **argv)
 	return rc;
 }
 
+
+/* ---- compare and rank ------------------------------------------------- */
+
+typedef struct cmp_ctx {
+	q_ctx q;
+	double target; /* the first row's value: gaps are measured from it */
+} cmp_ctx;
+
+static int compare_row(void *ud, const vg_agg_value *v, int depth)
+{
+	cmp_ctx *x = ud;
+	char vs[40], gap[40] = "", ratio[40] = "", dep[8];
+	vg_territory t;
+	if (depth == 0)
+		x->target = v->value;
+	if (vg_read_territory(x->q.r, v->terr, &t, NULL))
+		return VG_ESTORE;
+	fmt_value(x->q.c, v->value, x->q.decimals, vs, sizeof(vs));
+	if (depth > 0 && !isnan(v->value) && !isnan(x->target)) {
+		fmt_value(x->q.c, x->target - v->value, x->q.decimals, gap,
+			  sizeof(gap));
+		if (v->value != 0)
+			snprintf(ratio, sizeof(ratio), "%.4g",
+				 x->target / v->value);
+	}
+	snprintf(dep, sizeof(dep), "%d", depth);
+	const char *cells[] = { t.code, t.name, dep, vs,
+				vg_status_name(v->status),
+				vg_value_source_name(v->source),
+				v->source == VG_SOURCE_COMPUTED
+					? (v->cov.partial ? "partial" : "complete")
+					: "",
+				gap, ratio };
+	int rc = out_row(x->q.t, cells);
+	vg_territory_clear(&t);
+	return rc ? VG_ENOMEM : 0;
+}
+
+/* Shared by compare and rank: IND TERR --period P [--as-of WHEN]. */
+static int begin_agg_query(cli *c, const char *cmd, int argc, char **argv,
+			   cmd_opts *o, q_ctx *q, uint32_t *terr,
+			   vg_agg_ctx **ac)
+{
+	vg_period period;
+	int64_t as_of;
+	if (parse_opts(cmd, argc, argv, o))
+		return EXIT_USAGE;
+	if (argc - optind != 2 || !o->period)
+		return usage_error(cmd, "usage: IND TERR --period P [--in TERR] "
+				   "[--as-of WHEN]%s", "");
+	if (parse_period(cmd, o->period, &period) ||
+	    parse_when(cmd, o->as_of, &as_of))
+		return EXIT_USAGE;
+	if (open_store(c, false))
+		return EXIT_FAIL;
+	*q = (q_ctx){ c, NULL, NULL, -1 };
+	if (vg_read_begin(c->store, &q->r, &c->err))
+		return fail(c);
+	uint32_t ind;
+	if (lookup(c, q->r, argv[optind], argv[optind + 1], &ind, terr,
+		   &q->decimals) ||
+	    vg_agg_ctx_new(q->r, ind, period, as_of, ac, &c->err)) {
+		vg_read_end(q->r);
+		return fail(c);
+	}
+	return 0;
+}
+
+static int cmd_compare(cli *c, int argc, char **argv)
+{
+	cmd_opts o;
+	cmp_ctx x;
+	uint32_t terr;
+	vg_agg_ctx *ac;
+	int e = begin_agg_query(c, "compare", argc, argv, &o, &x.q, &terr, &ac);
+	if (e)
+		return e;
+	static const char *const cols[] = { "territory", "name", "depth",
+					    "value", "status", "source",
+					    "coverage", "gap", "ratio" };
+	static const col_kind kinds[] = { COL_STR, COL_STR, COL_NUM, COL_NUM,
+					  COL_STR, COL_STR, COL_STR, COL_NUM,
+					  COL_NUM };
+	x.q.t = out_new(c->fmt, 9, cols, kinds);
+	int rc = vg_compare(ac, terr, compare_row, &x, &c->err);
+	vg_agg_ctx_free(ac);
+	rc = end_query(&x.q, rc);
+	return rc && c->err.code ? fail(c) : rc;
+}
+
+static int cmd_rank(cli *c, int argc, char **argv)
+{
+	cmd_opts o;
+	q_ctx q;
+	uint32_t terr, in = 0;
+	vg_agg_ctx *ac;
+	int e = begin_agg_query(c, "rank", argc, argv, &o, &q, &terr, &ac);
+	if (e)
+		return e;
+	vg_rank rk;
+	int rc = 0;
+	if (o.in)
+		rc = vg_read_territory_id(q.r, o.in, &in, &c->err);
+	if (!rc)
+		rc = vg_rank_of(ac, terr, in, &rk, &c->err);
+	vg_agg_ctx_free(ac);
+	if (rc) {
+		vg_read_end(q.r);
+		return fail(c);
+	}
+	static const char *const cols[] = { "territory", "within", "value",
+					    "position", "count", "percentile" };
+	static const col_kind kinds[] = { COL_STR, COL_STR, COL_NUM, COL_NUM,
+					  COL_NUM, COL_NUM };
+	q.t = out_new(c->fmt, 6, cols, kinds);
+	char vs[40], pos[16] = "", cnt[16], pct[16] = "";
+	fmt_value(c, rk.value.value, q.decimals, vs, sizeof(vs));
+	if (rk.position) {
+		snprintf(pos, sizeof(pos), "%u", rk.position);
+		snprintf(pct, sizeof(pct), "%.1f", rk.percentile);
+	}
+	snprintf(cnt, sizeof(cnt), "%u", rk.count);
+	const char *cells[] = { vg_read_territory_code(q.r, terr),
+				in ? vg_read_territory_code(q.r, in) : "",
+				vs, pos, cnt, pct };
+	out_row(q.t, cells);
+	return end_query(&q, 0);
+}
+
 static int indicator_row(void *ud, uint32_t id)
 {
 	q_ctx *q = ud;
@@ -606,6 +735,11 @@ static const struct command {
 	  "IND --period P (--level L [--in TERR] | --territory T) [--as-of WHEN]",
 	  "values at any scale, computed with the indicator's rule, with "
 	  "coverage" },
+	{ "compare", cmd_compare, "IND TERR --period P [--as-of WHEN]",
+	  "a territory against each territory containing it and France, "
+	  "with the gap" },
+	{ "rank", cmd_rank, "IND TERR --period P [--in TERR] [--as-of WHEN]",
+	  "position and percentile among the territories of its level" },
 	{ "history", cmd_history, "IND TERR PERIOD",
 	  "every published value of one point, oldest first" },
 	{ "export", cmd_export, "points [--indicator IND]",

@@ -77,6 +77,11 @@ static void arr_free(arr *a)
 	free(a->st);
 }
 
+vg_read *vg_agg_ctx_read(vg_agg_ctx *c)
+{
+	return c->r;
+}
+
 void vg_agg_ctx_free(vg_agg_ctx *c)
 {
 	if (!c)

@@ -60,6 +60,8 @@ typedef struct vg_agg_ctx vg_agg_ctx;
 int vg_agg_ctx_new(vg_read *r, uint32_t ind, vg_period period, int64_t as_of,
 		   vg_agg_ctx **out, vg_error *err);
 void vg_agg_ctx_free(vg_agg_ctx *c);
+/* The read transaction the context borrows. */
+vg_read *vg_agg_ctx_read(vg_agg_ctx *c);
 
 /* The value at one territory (a commune, an EPCI, a perimeter...). */
 int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
@@ -72,3 +74,28 @@ int vg_aggregate_level(vg_agg_ctx *c, uint16_t level, uint32_t within,
 		       vg_agg_cb cb, void *ud, vg_error *err);
 
 #endif
+
+/* ---- compare and rank -------------------------------------------------- */
+
+/* The target first, then each territory above it (its parents, their
+ * parents..., nearest first, each once), then France (`fr`) if not
+ * already listed: the "compare with the département, the région and
+ * France" of a portrait de territoire. Calls cb for each value in that
+ * order; `depth` is 0 for the target, 1 for its parents... */
+typedef int (*vg_compare_cb)(void *ud, const vg_agg_value *v, int depth);
+int vg_compare(vg_agg_ctx *c, uint32_t target, vg_compare_cb cb, void *ud,
+	       vg_error *err);
+
+typedef struct vg_rank {
+	uint32_t position; /* 1 = highest value; 0 when the target has none */
+	uint32_t count;    /* territories of its level within `within` with a
+			      value */
+	double percentile; /* share of those with a lower value, 0-100 */
+	vg_agg_value value;
+} vg_rank;
+
+/* Rank of `target` among the territories of its level within `within`
+ * (e.g. a commune among the communes of its EPCI), by value, highest
+ * first; ties share the better position. */
+int vg_rank_of(vg_agg_ctx *c, uint32_t target, uint32_t within, vg_rank *out,
+	       vg_error *err);

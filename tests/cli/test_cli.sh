@@ -140,6 +140,22 @@ eq "aggregate level rows (5 départements in Pays de la Loire)" \
 vg "$A" aggregate population --level dep
 eq "aggregate without --period exit" "$rc" 2
 
+# compare: the commune, then what contains it, then France, with gaps
+vg "$A" --format csv compare population com:85146 --period 2022
+eq "compare exit" "$rc" 0
+eq "compare first row" "$(sed -n 2p "$T/out" | cut -d';' -f1,4,6)" \
+	"com:85146;20754;published"
+has "compare has the département" "$T/out" "dep:85;Vendée;1;$want_sum"
+eq "compare ends with France" "$(tail -1 "$T/out" | cut -d';' -f1)" fr
+# rank among the communes of its département
+vg "$A" --format csv rank population com:85146 --period 2022 --in dep:85
+eq "rank exit" "$rc" 0
+want_pos=$(awk -F';' '$2 ~ /^com:85/ && $4 > 20754 { n++ } END { print n + 1 }' "$T/pop.csv")
+eq "rank position" "$(sed -n 2p "$T/out" | cut -d';' -f4,5)" "$want_pos;255"
+vg "$A" rank population com:85146 --period 2022 --in dep:44
+eq "rank outside its parent exit" "$rc" 1
+has "rank outside message" "$T/err" "is not within 'dep:44'"
+
 vg "$A" --format json slice population --level arm --period 2022 --in com:69123
 eq "slice json arm" "$(python3 -c '
 import json, sys
