@@ -602,6 +602,128 @@ static int cmd_rank(cli *c, int argc, char **argv)
 	return end_query(&q, 0);
 }
 
+
+/* ---- profile and disparities ------------------------------------------ */
+
+typedef struct prof_out {
+	cli *c;
+	vg_read *r;
+	out_table *t;
+	double target;
+} prof_out;
+
+static int profile_row(void *ud, uint32_t ind, const vg_agg_value *v,
+		       int depth)
+{
+	prof_out *x = ud;
+	vg_indicator m;
+	char vs[40], gap[40] = "", dep[8];
+	if (vg_read_indicator(x->r, ind, &m, NULL))
+		return VG_ESTORE;
+	if (depth == 0)
+		x->target = v->value;
+	fmt_value(x->c, v->value, m.decimals, vs, sizeof(vs));
+	if (depth > 0 && !isnan(v->value) && !isnan(x->target))
+		fmt_value(x->c, x->target - v->value, m.decimals, gap,
+			  sizeof(gap));
+	snprintf(dep, sizeof(dep), "%d", depth);
+	const char *cells[] = { m.code, m.label, m.unit,
+				vg_read_territory_code(x->r, v->terr), dep, vs,
+				vg_status_name(v->status),
+				vg_value_source_name(v->source),
+				v->source == VG_SOURCE_COMPUTED
+					? (v->cov.partial ? "partial" : "complete")
+					: "",
+				gap };
+	return out_row(x->t, cells) ? VG_ENOMEM : 0;
+}
+
+static int cmd_profile(cli *c, int argc, char **argv)
+{
+	cmd_opts o;
+	vg_period period;
+	int64_t as_of;
+	if (parse_opts("profile", argc, argv, &o))
+		return EXIT_USAGE;
+	if (argc - optind != 1 || !o.period)
+		return usage_error("profile", "usage: profile TERR --period P "
+				   "[--as-of WHEN]%s", "");
+	if (parse_period("profile", o.period, &period) ||
+	    parse_when("profile", o.as_of, &as_of))
+		return EXIT_USAGE;
+	if (open_store(c, false))
+		return EXIT_FAIL;
+	prof_out x = { c, NULL, NULL, NAN };
+	uint32_t terr;
+	if (vg_read_begin(c->store, &x.r, &c->err))
+		return fail(c);
+	if (vg_read_territory_id(x.r, argv[optind], &terr, &c->err)) {
+		vg_read_end(x.r);
+		return fail(c);
+	}
+	static const char *const cols[] = { "indicator", "label", "unit",
+					    "territory", "depth", "value",
+					    "status", "source", "coverage",
+					    "gap" };
+	static const col_kind kinds[] = { COL_STR, COL_STR, COL_STR, COL_STR,
+					  COL_NUM, COL_NUM, COL_STR, COL_STR,
+					  COL_STR, COL_NUM };
+	x.t = out_new(c->fmt, 10, cols, kinds);
+	int rc = vg_profile(x.r, terr, period, as_of, profile_row, &x, &c->err);
+	vg_read_end(x.r);
+	if (out_flush(x.t, stdout))
+		return EXIT_FAIL;
+	return rc ? fail(c) : EXIT_OK;
+}
+
+static int cmd_disparities(cli *c, int argc, char **argv)
+{
+	cmd_opts o;
+	q_ctx q;
+	uint32_t terr;
+	vg_agg_ctx *ac;
+	int e = begin_agg_query(c, "disparities", argc, argv, &o, &q, &terr,
+				&ac);
+	if (e)
+		return e;
+	uint16_t level;
+	vg_disparity d;
+	int rc = vg_read_level_id(q.r, o.level ? o.level : "com", &level,
+				  &c->err);
+	if (!rc)
+		rc = vg_disparity_of(ac, terr, level, &d, &c->err);
+	vg_agg_ctx_free(ac);
+	if (rc) {
+		vg_read_end(q.r);
+		return fail(c);
+	}
+	static const char *const cols[] = { "territory", "level", "count",
+					    "with_data", "min", "q1", "median",
+					    "q3", "max", "max_min_ratio",
+					    "min_territory", "max_territory" };
+	static const col_kind kinds[] = { COL_STR, COL_STR, COL_NUM, COL_NUM,
+					  COL_NUM, COL_NUM, COL_NUM, COL_NUM,
+					  COL_NUM, COL_NUM, COL_STR, COL_STR };
+	q.t = out_new(c->fmt, 12, cols, kinds);
+	char cnt[16], wd[16], v[5][40], ratio[40] = "";
+	double vals[5] = { d.min, d.q1, d.median, d.q3, d.max };
+	snprintf(cnt, sizeof(cnt), "%u", d.count);
+	snprintf(wd, sizeof(wd), "%u", d.with_data);
+	for (int i = 0; i < 5; i++)
+		fmt_value(c, vals[i], q.decimals, v[i], sizeof(v[i]));
+	if (!isnan(d.max_min_ratio))
+		snprintf(ratio, sizeof(ratio), "%.4g", d.max_min_ratio);
+	const char *mn = d.with_data ? vg_read_territory_code(q.r, d.min_terr)
+				     : "";
+	const char *mx = d.with_data ? vg_read_territory_code(q.r, d.max_terr)
+				     : "";
+	const char *cells[] = { vg_read_territory_code(q.r, terr),
+				vg_read_level_name(q.r, level), cnt, wd, v[0],
+				v[1], v[2], v[3], v[4], ratio, mn, mx };
+	out_row(q.t, cells);
+	return end_query(&q, 0);
+}
+
 static int indicator_row(void *ud, uint32_t id)
 {
 	q_ctx *q = ud;
@@ -740,6 +862,13 @@ static const struct command {
 	  "with the gap" },
 	{ "rank", cmd_rank, "IND TERR --period P [--in TERR] [--as-of WHEN]",
 	  "position and percentile among the territories of its level" },
+	{ "profile", cmd_profile, "TERR --period P [--as-of WHEN]",
+	  "every indicator of a territory with its containers' values "
+	  "(portrait de territoire)" },
+	{ "disparities", cmd_disparities,
+	  "IND TERR --period P [--level L] [--as-of WHEN]",
+	  "spread of the values of its communes (or --level): min, quartiles, "
+	  "max, max/min" },
 	{ "history", cmd_history, "IND TERR PERIOD",
 	  "every published value of one point, oldest first" },
 	{ "export", cmd_export, "points [--indicator IND]",

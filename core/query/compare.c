@@ -113,3 +113,136 @@ int vg_rank_of(vg_agg_ctx *c, uint32_t target, uint32_t within, vg_rank *out,
 	free(p.v);
 	return 0;
 }
+
+typedef struct prof_ctx {
+	uint32_t ind;
+	vg_profile_cb cb;
+	void *ud;
+} prof_ctx;
+
+static int prof_row(void *ud, const vg_agg_value *v, int depth)
+{
+	prof_ctx *p = ud;
+	return p->cb(p->ud, p->ind, v, depth);
+}
+
+typedef struct ind_list {
+	uint32_t *ids;
+	size_t n, cap;
+} ind_list;
+
+static int collect_ind(void *ud, uint32_t id)
+{
+	ind_list *l = ud;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 32;
+		uint32_t *nv = realloc(l->ids, ncap * sizeof(uint32_t));
+		if (!nv)
+			return VG_ENOMEM;
+		l->ids = nv;
+		l->cap = ncap;
+	}
+	l->ids[l->n++] = id;
+	return 0;
+}
+
+int vg_profile(vg_read *r, uint32_t target, vg_period period, int64_t as_of,
+	       vg_profile_cb cb, void *ud, vg_error *err)
+{
+	ind_list l = { 0 };
+	int rc = vg_read_indicators(r, collect_ind, &l);
+	for (size_t i = 0; i < l.n && !rc; i++) {
+		vg_indicator meta;
+		if (vg_read_indicator(r, l.ids[i], &meta, NULL) ||
+		    meta.periodicity != vg_period_kind(period))
+			continue;
+		vg_agg_ctx *c;
+		vg_error e;
+		vg_error_clear(&e);
+		if (vg_agg_ctx_new(r, l.ids[i], period, as_of, &c, &e))
+			continue; /* e.g. its rule names an undefined input */
+		prof_ctx p = { l.ids[i], cb, ud };
+		rc = vg_compare(c, target, prof_row, &p, err);
+		vg_agg_ctx_free(c);
+	}
+	free(l.ids);
+	return rc;
+}
+
+typedef struct disp_ctx {
+	double *v;
+	uint32_t *t;
+	size_t n, cap;
+	uint32_t count;
+} disp_ctx;
+
+static int disp_cb(void *ud, const vg_agg_value *v)
+{
+	disp_ctx *d = ud;
+	d->count++;
+	if (isnan(v->value))
+		return 0;
+	if (d->n == d->cap) {
+		size_t ncap = d->cap ? d->cap * 2 : 256;
+		double *nv = realloc(d->v, ncap * sizeof(double));
+		if (!nv)
+			return VG_ENOMEM;
+		d->v = nv;
+		uint32_t *nt = realloc(d->t, ncap * sizeof(uint32_t));
+		if (!nt)
+			return VG_ENOMEM;
+		d->t = nt;
+		d->cap = ncap;
+	}
+	d->v[d->n] = v->value;
+	d->t[d->n++] = v->terr;
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* R type 7: h = (n-1)p, interpolate between floor(h) and ceil(h). */
+static double quantile(const double *s, size_t n, double p)
+{
+	double h = (double)(n - 1) * p;
+	size_t lo = (size_t)floor(h), hi = (size_t)ceil(h);
+	return s[lo] + (h - (double)lo) * (s[hi] - s[lo]);
+}
+
+int vg_disparity_of(vg_agg_ctx *c, uint32_t target, uint16_t level,
+		    vg_disparity *out, vg_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->min = out->q1 = out->median = out->q3 = out->max = NAN;
+	out->max_min_ratio = NAN;
+	disp_ctx d = { 0 };
+	int rc = vg_aggregate_level(c, level, target, disp_cb, &d, err);
+	out->count = d.count;
+	out->with_data = (uint32_t)d.n;
+	if (!rc && d.n) {
+		size_t imin = 0, imax = 0;
+		for (size_t i = 1; i < d.n; i++) {
+			if (d.v[i] < d.v[imin])
+				imin = i;
+			if (d.v[i] > d.v[imax])
+				imax = i;
+		}
+		out->min_terr = d.t[imin];
+		out->max_terr = d.t[imax];
+		qsort(d.v, d.n, sizeof(double), cmp_double);
+		out->min = d.v[0];
+		out->max = d.v[d.n - 1];
+		out->q1 = quantile(d.v, d.n, 0.25);
+		out->median = quantile(d.v, d.n, 0.5);
+		out->q3 = quantile(d.v, d.n, 0.75);
+		if (out->min > 0)
+			out->max_min_ratio = out->max / out->min;
+	}
+	free(d.v);
+	free(d.t);
+	return rc;
+}

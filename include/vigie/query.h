@@ -99,3 +99,29 @@ typedef struct vg_rank {
  * first; ties share the better position. */
 int vg_rank_of(vg_agg_ctx *c, uint32_t target, uint32_t within, vg_rank *out,
 	       vg_error *err);
+
+/* ---- profile and disparities --------------------------------------------- */
+
+/* The portrait of a territory: for every indicator of the period's
+ * periodicity, the vg_compare rows (the territory, its containers,
+ * France). Indicators whose values cannot be computed (e.g. a rule that
+ * names an undefined indicator) are reported through `err_cb` when given,
+ * and skipped. */
+typedef int (*vg_profile_cb)(void *ud, uint32_t ind, const vg_agg_value *v,
+			     int depth);
+int vg_profile(vg_read *r, uint32_t target, vg_period period, int64_t as_of,
+	       vg_profile_cb cb, void *ud, vg_error *err);
+
+typedef struct vg_disparity {
+	uint32_t count;     /* territories of the level within the target */
+	uint32_t with_data; /* ... that have a value */
+	double min, q1, median, q3, max; /* NaN when with_data == 0 */
+	double max_min_ratio;            /* NaN when min <= 0 */
+	uint32_t min_terr, max_terr;
+} vg_disparity;
+
+/* Spread of the values of the territories of `level` within `target`
+ * (socio-territorial inequalities: its communes, its EPCI...). Quartiles
+ * by linear interpolation between order statistics (R type 7). */
+int vg_disparity_of(vg_agg_ctx *c, uint32_t target, uint16_t level,
+		    vg_disparity *out, vg_error *err);

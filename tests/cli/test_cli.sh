@@ -156,6 +156,18 @@ vg "$A" rank population com:85146 --period 2022 --in dep:44
 eq "rank outside its parent exit" "$rc" 1
 has "rank outside message" "$T/err" "is not within 'dep:44'"
 
+# disparities among the communes of Vendée: count, min and max
+vg "$A" --format csv disparities population dep:85 --period 2022
+eq "disparities exit" "$rc" 0
+want_min=$(awk -F';' '$2 ~ /^com:85/ { if (m == "" || $4 < m) m = $4 } END { print m }' "$T/pop.csv")
+want_max=$(awk -F';' '$2 ~ /^com:85/ { if ($4 > m) m = $4 } END { print m }' "$T/pop.csv")
+eq "disparities count/min/max" "$(sed -n 2p "$T/out" | cut -d';' -f3,4,5,9)" \
+	"255;255;$want_min;$want_max"
+# profile: every indicator of the period, for the territory and its containers
+vg "$A" --format csv profile dep:85 --period 2022
+eq "profile exit" "$rc" 0
+has "profile population of the département" "$T/out" "population;Population municipale;habitants;dep:85;0;$want_sum"
+
 vg "$A" --format json slice population --level arm --period 2022 --in com:69123
 eq "slice json arm" "$(python3 -c '
 import json, sys
