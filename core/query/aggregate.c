@@ -215,8 +215,36 @@ static bool add_holder(acc *a, uint32_t h)
 	}
 }
 
+typedef struct below_ctx {
+	vg_agg_ctx *c;
+	bool found;
+} below_ctx;
+
+static int below_cb(void *ud, uint32_t id)
+{
+	below_ctx *b = ud;
+	if (vg_read_territory_is_leaf(b->c->r, id) && holds(b->c, id)) {
+		b->found = true;
+		return 1; /* stop */
+	}
+	return 0;
+}
+
+/* Does some leaf below p hold a value of its own? Then p's value covers
+ * territory that is also counted leaf by leaf, and using it for the other
+ * leaves would count people twice. */
+static bool leaves_below_hold(vg_agg_ctx *c, uint32_t p)
+{
+	below_ctx b = { c, false };
+	uint16_t nl = vg_read_level_count(c->r);
+	for (uint16_t l = 0; l < nl && !b.found; l++)
+		vg_read_descendants(c->r, p, l, below_cb, &b);
+	return b.found;
+}
+
 /* The territory holding a leaf's value: the leaf, or the nearest
- * territory above it (not the target, inside it) that has one. 0: none. */
+ * territory above it (not the target, inside it) that has one and none
+ * of whose leaves has its own. 0: none. */
 static uint32_t holder_of(acc *a, uint32_t leaf)
 {
 	vg_agg_ctx *c = a->c;
@@ -232,7 +260,7 @@ static uint32_t holder_of(acc *a, uint32_t leaf)
 			    !vg_read_territory_within(c->r, p, a->target))
 				continue;
 			if (holds(c, p))
-				return p;
+				return leaves_below_hold(c, p) ? 0 : p;
 			uint32_t up[VG_MAX_PARENTS];
 			size_t k = vg_read_territory_parents(c->r, p, up);
 			for (size_t j = 0; j < k && nn < (sizeof(next) / sizeof(*next)); j++)
@@ -289,6 +317,24 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 	vg_agg_kind k = c->ind.agg.kind;
 	if (k == VG_AGG_NONE)
 		return 0;
+	if ((k == VG_AGG_RATIO || k == VG_AGG_WMEAN) &&
+	    usable(c->a.st[target]) && usable(c->b.st[target])) {
+		/* Both inputs are published at the target itself: they are
+		 * the best numbers there are for it. Coverage counts the
+		 * target as its one member. */
+		acc a = { .c = c, .target = target };
+		add_holder(&a, target);
+		out->source = VG_SOURCE_COMPUTED;
+		out->cov = a.cov;
+		out->cov.members = out->cov.with_data = 1;
+		out->value = a.y > 0 ? (k == VG_AGG_RATIO
+						? a.x / a.y * c->ind.agg.scale
+						: a.x / a.y)
+				     : NAN;
+		out->status = isnan(out->value) ? VG_STATUS_MISSING
+						: (vg_status)a.worst;
+		return 0;
+	}
 	if (++c->stamp == 0) { /* wrapped: clear once every 4 G targets */
 		memset(c->seen, 0, c->n * sizeof(uint32_t));
 		c->stamp = 1;

@@ -10,7 +10,15 @@
  * below them (communes, and the arrondissements of Paris, Lyon and
  * Marseille instead of their communes). A leaf without a value of its own
  * is covered by the nearest territory above it, inside the target, that
- * has one (Paris published as commune 75056 covers its arrondissements).
+ * has one (Paris published as commune 75056 covers its arrondissements),
+ * unless some leaf below that territory has its own value: mixing the two
+ * would count people twice, so those leaves stay uncovered (partial).
+ * For `ratio` and `wmean`, when both inputs are published at the target
+ * itself, the value is computed from them (coverage: one member). The
+ * inputs of a ratio are paired member by member: a member counts only
+ * when it has both, so numerator and denominator cover the same people;
+ * inputs published at different levels (counts by département,
+ * population by commune) therefore do not combine below the target.
  *
  * A value published at the target itself takes precedence; the answer
  * says which it is. Every computed value carries its coverage. The engine

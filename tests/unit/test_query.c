@@ -941,3 +941,45 @@ Test(synthetic, context_errors)
 	vg_store_close(s);
 	rm_tree(dir);
 }
+
+/* ---- fixes found by review ------------------------------------------- */
+
+/* A value above some leaves must not be added on top of other leaves'
+ * own values: Paris given as a commune and one arrondissement given too
+ * would count the 1er twice. Those leaves stay uncovered (partial). */
+Test(synthetic, no_double_count_with_holder)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_geo(s);
+	PUT(s, 0, { "population", "com:75056", 2100000, VG_STATUS_OK },
+	    { "population", "arm:75101", 15000, VG_STATUS_OK });
+	vg_agg_value v = agg_at(s, "population", "2022", VG_LATEST, "dep:75");
+	cr_assert_eq(v.source, VG_SOURCE_COMPUTED);
+	cr_assert_eq(v.value, 15000, "%.0f", v.value);
+	cr_assert(v.cov.partial);
+	cr_assert_eq(v.cov.members, 20);
+	cr_assert_eq(v.cov.with_data, 1);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* A ratio whose numerator and denominator are published at the target
+ * itself is computed from them, as it is one level up. */
+Test(synthetic, ratio_from_target_inputs)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_geo(s);
+	PUT(s, 0, { "gp_count", "dep:44", 400, VG_STATUS_OK },
+	    { "population", "dep:44", 1000000, VG_STATUS_OK });
+	vg_agg_value v =
+		agg_at(s, "gp_density", "2022", VG_LATEST, "dep:44");
+	cr_assert_eq(v.source, VG_SOURCE_COMPUTED);
+	cr_assert_eq(v.value, 40.0, "%.17g", v.value);
+	cr_assert_eq(v.status, VG_STATUS_OK);
+	cr_assert_not(v.cov.partial);
+	cr_assert_eq(v.cov.weight_total, 1000000);
+	vg_store_close(s);
+	rm_tree(dir);
+}
