@@ -13,10 +13,16 @@
  *
  * The data set (deterministic, fixed seed): 18 régions, 101 départements,
  * ~1 250 EPCI, ~34 900 communes with a skewed population, `fr`; 10 yearly
- * indicators over 2000-2024 with a value for every commune. Values are
+ * indicators over 2000-2024 with a value for every commune; 20 custom
+ * perimeters (level `cls`) of 50 communes across départements. Values are
  * multiples of 1/256 and small enough that every sum the checksums form is
  * exact in a double, whatever the order of addition, so the checks can use
  * ==, not a tolerance.
+ *
+ * Besides reads, it measures aggregations with the indicators' rules (sums
+ * to every EPCI, every département, over a perimeter; a ratio of sums to
+ * every département), checked against sums recomputed from the generator,
+ * next to the same sums done on a plain in-memory array.
  *
  * Only the public API (include/vigie/) is used on the Vigie side. */
 #include <errno.h>
@@ -38,6 +44,7 @@
 
 #include "vigie/error.h"
 #include "vigie/period.h"
+#include "vigie/query.h"
 #include "vigie/store.h"
 
 /* ---- the data set's shape ------------------------------------------- */
@@ -49,6 +56,11 @@
 #define NIND	      10
 #define YEAR0	      2000
 #define NYEAR	      25
+/* Custom perimeters (CLS-like): NPERIM territories of level `cls`, each
+ * listing PERIM_SIZE communes drawn across neighbouring départements. */
+#define NPERIM	    20
+#define PERIM_SIZE  50
+#define NPERIM_CODE 24
 
 /* Real région codes: 13 metropolitan ones, then the five overseas régions
  * (one département each). */
@@ -133,6 +145,9 @@ typedef struct dataset {
 	uint32_t ncom;
 	vg_period period[NYEAR]; /* increasing: see year_index() */
 	uint64_t npoints;
+	char perim_code[NPERIM][NPERIM_CODE]; /* cls:bench-NN */
+	uint32_t perim[NPERIM][PERIM_SIZE];   /* member communes, distinct */
+	unsigned perim_ndep[NPERIM];	      /* départements they span */
 } dataset;
 
 /* ---- small utilities -------------------------------------------------- */
@@ -265,6 +280,55 @@ static void apportion(const double *w, size_t n, uint32_t total, uint32_t min,
 			die("apportion: %u does not fit", total);
 		out[best]++;
 		given++;
+	}
+}
+
+/* The perimeters: each starts at a random metropolitan département and
+ * draws PERIM_SIZE distinct communes from it and the next ones in code
+ * order (as many as needed for a pool of at least twice PERIM_SIZE), so
+ * every perimeter crosses département borders, as a CLS or a bassin de
+ * vie does. Its own random sequence: the rest of the data set does not
+ * depend on it. */
+static void perimeters_build(dataset *ds)
+{
+	uint64_t rs = ds->seed ^ 0x9e41e7e5ull;
+	if (ds->ncom < PERIM_SIZE)
+		die("perimeters: %" PRIu32 " communes, fewer than %u", ds->ncom,
+		    PERIM_SIZE);
+	for (unsigned p = 0; p < NPERIM; p++) {
+		snprintf(ds->perim_code[p], NPERIM_CODE, "cls:bench-%02u",
+			 p + 1);
+		unsigned d0 = rng_below(&rs, 95), d1 = d0 + 1;
+		uint32_t lo = ds->dep[d0].com0;
+		while (d1 < NDEP &&
+		       (d1 - d0 < 2 || ds->dep[d1].com0 - lo < 2 * PERIM_SIZE))
+			d1++;
+		uint32_t hi = d1 < NDEP ? ds->dep[d1].com0 : ds->ncom;
+		if (hi - lo < PERIM_SIZE) /* tiny --scale: widen backwards */
+			lo = hi - PERIM_SIZE;
+		bool seen_dep[NDEP] = {false};
+		ds->perim_ndep[p] = 0;
+		for (unsigned m = 0; m < PERIM_SIZE; m++) {
+			/* The first two members come from d0 and d0 + 1: the
+			 * perimeter crosses at least one border. */
+			uint32_t a = lo, n = hi - lo, c;
+			if (m < 2) {
+				a = ds->dep[d0 + m].com0;
+				n = ds->dep[d0 + m].ncom;
+			}
+			bool dup;
+			do {
+				c = a + rng_below(&rs, n);
+				dup = false;
+				for (unsigned j = 0; j < m; j++)
+					dup = dup || ds->perim[p][j] == c;
+			} while (dup);
+			ds->perim[p][m] = c;
+			if (!seen_dep[ds->com[c].dep]) {
+				seen_dep[ds->com[c].dep] = true;
+				ds->perim_ndep[p]++;
+			}
+		}
 	}
 }
 
@@ -406,6 +470,7 @@ static void dataset_build(dataset *ds, double scale, uint64_t seed)
 			die("period encoding is not increasing at %s", s);
 	}
 	ds->npoints = (uint64_t)ds->ncom * NIND * NYEAR;
+	perimeters_build(ds);
 }
 
 static void dataset_free(dataset *ds)
@@ -591,6 +656,162 @@ static void workload_free(workload *w)
 	}
 }
 
+/* ---- the aggregation workload ----------------------------------------- */
+
+/* Aggregations with the indicators' rules, from the communes (the leaves)
+ * up: `population` (sum) to every EPCI, to every département, over one
+ * perimeter; `gp_density` (ratio(gp_count, population, 100000)) to every
+ * département. One query = one indicator, one year, one whole level (or
+ * one perimeter); the query lists cycle through the 25 years (and the
+ * perimeters). */
+typedef enum akind { A_EPCI, A_DEP, A_PERIM, A_RATIO, NAKIND } akind;
+
+static const char *const akind_name[NAKIND] = {
+    "aggregate population to EPCI", "aggregate population to dep",
+    "aggregate population over a perimeter", "ratio gp_density to dep"};
+
+#define GP_DENSITY_SCALE 100000.0 /* the scale of gp_density's rule */
+#define RATIO_RTOL	 1e-12	  /* relative tolerance of ratio checks */
+
+/* One computed value, with what the engine says it covers. */
+typedef struct agg_res {
+	double v;	  /* NaN: none */
+	uint32_t members; /* leaves within the target */
+	uint32_t used;	  /* leaves whose value entered the result */
+	uint32_t reports; /* times the engine reported this target */
+	bool sane;	  /* Vigie: computed, status ok, no partial coverage */
+} agg_res;
+
+typedef struct aggwork {
+	size_t nq[NAKIND];	/* queries of each kind */
+	uint32_t ng[NAKIND];	/* targets per query */
+	agg_res *truth[NAKIND]; /* nq * ng, query-major */
+} aggwork;
+
+static unsigned aggq_year(akind k, size_t i)
+{
+	return (unsigned)(k == A_PERIM ? i / NPERIM : i);
+}
+
+static unsigned aggq_perim(akind k, size_t i)
+{
+	return (unsigned)(i % NPERIM);
+}
+
+static const agg_res agg_res_none = {NAN, 0, 0, 0, false};
+
+/* The ground truth, from the generator's own values: sums of integers
+ * (population, GP counts), exact in a double whatever the order. */
+static void aggwork_build(aggwork *aw, const dataset *ds)
+{
+	aw->nq[A_EPCI] = aw->nq[A_DEP] = aw->nq[A_RATIO] = NYEAR;
+	aw->nq[A_PERIM] = (size_t)NPERIM * NYEAR;
+	aw->ng[A_EPCI] = ds->nepci;
+	aw->ng[A_DEP] = aw->ng[A_RATIO] = NDEP;
+	aw->ng[A_PERIM] = 1;
+	for (int k = 0; k < NAKIND; k++) {
+		size_t n = aw->nq[k] * aw->ng[k];
+		aw->truth[k] = xcalloc(n, sizeof(agg_res));
+		for (size_t i = 0; i < n; i++) {
+			aw->truth[k][i] = agg_res_none;
+			aw->truth[k][i].v = 0;
+			aw->truth[k][i].reports = 1;
+			aw->truth[k][i].sane = true;
+		}
+	}
+	double *pop = xcalloc(ds->ncom, sizeof(double));
+	double num[NDEP], den[NDEP];
+	for (unsigned y = 0; y < NYEAR; y++) {
+		agg_res *te = aw->truth[A_EPCI] + (size_t)y * ds->nepci;
+		agg_res *td = aw->truth[A_DEP] + (size_t)y * NDEP;
+		agg_res *tr = aw->truth[A_RATIO] + (size_t)y * NDEP;
+		memset(num, 0, sizeof(num));
+		memset(den, 0, sizeof(den));
+		for (uint32_t c = 0; c < ds->ncom; c++) {
+			double gp;
+			vg_status st, st2;
+			value_of(ds, I_POP, c, y, &pop[c], &st);
+			value_of(ds, I_GP, c, y, &gp, &st2);
+			if (st != VG_STATUS_OK || st2 != VG_STATUS_OK)
+				die("aggwork: unexpected status");
+			const commune *cm = &ds->com[c];
+			te[cm->epci].v += pop[c];
+			te[cm->epci].members++;
+			td[cm->dep].v += pop[c];
+			td[cm->dep].members++;
+			tr[cm->dep].members++;
+			num[cm->dep] += gp;
+			den[cm->dep] += pop[c];
+		}
+		/* The rule's arithmetic: sum(num) / sum(den) * scale. */
+		for (unsigned d = 0; d < NDEP; d++)
+			tr[d].v = num[d] / den[d] * GP_DENSITY_SCALE;
+		for (unsigned p = 0; p < NPERIM; p++) {
+			agg_res *tp =
+			    aw->truth[A_PERIM] + (size_t)y * NPERIM + p;
+			for (unsigned m = 0; m < PERIM_SIZE; m++)
+				tp->v += pop[ds->perim[p][m]];
+			tp->members = PERIM_SIZE;
+		}
+	}
+	for (int k = 0; k < NAKIND; k++)
+		for (size_t i = 0; i < aw->nq[k] * aw->ng[k]; i++)
+			aw->truth[k][i].used = aw->truth[k][i].members;
+	free(pop);
+}
+
+static void aggwork_free(aggwork *aw)
+{
+	for (int k = 0; k < NAKIND; k++)
+		free(aw->truth[k]);
+}
+
+/* The reference of issue 3: the same sums done on a plain in-memory
+ * array, no store at all. The population of every commune and year is a
+ * double array, each commune's EPCI and département a precomputed group
+ * index; an aggregation zeroes the group slots and adds each commune's
+ * value into its slot. The limit any store could approach. */
+typedef struct array_ref {
+	uint32_t ncom;
+	double *pop;	  /* NYEAR * ncom */
+	uint32_t *grp[2]; /* A_EPCI, A_DEP: commune -> group index */
+	double *slots;	  /* ds->nepci (>= NDEP) group sums */
+	double aps[2];	  /* aggregations/s */
+	agg_res *out[2];  /* results, as the engines' (values only) */
+} array_ref;
+
+static void array_ref_init(array_ref *ar, const dataset *ds, const aggwork *aw)
+{
+	memset(ar, 0, sizeof(*ar));
+	ar->ncom = ds->ncom;
+	ar->pop = xcalloc((size_t)NYEAR * ds->ncom, sizeof(double));
+	for (int k = 0; k < 2; k++) {
+		ar->grp[k] = xcalloc(ds->ncom, sizeof(uint32_t));
+		ar->out[k] = xcalloc(aw->nq[k] * aw->ng[k], sizeof(agg_res));
+	}
+	ar->slots =
+	    xcalloc(ds->nepci > NDEP ? ds->nepci : NDEP, sizeof(double));
+	for (uint32_t c = 0; c < ds->ncom; c++) {
+		ar->grp[A_EPCI][c] = ds->com[c].epci;
+		ar->grp[A_DEP][c] = ds->com[c].dep;
+		for (unsigned y = 0; y < NYEAR; y++) {
+			vg_status st;
+			value_of(ds, I_POP, c, y,
+				 &ar->pop[(size_t)y * ds->ncom + c], &st);
+		}
+	}
+}
+
+static void array_ref_free(array_ref *ar)
+{
+	free(ar->pop);
+	free(ar->slots);
+	for (int k = 0; k < 2; k++) {
+		free(ar->grp[k]);
+		free(ar->out[k]);
+	}
+}
+
 /* A cross-section of generated values, built outside the timed part so
  * the load figures measure the engines, not the generator. */
 typedef struct xsection {
@@ -623,11 +844,16 @@ typedef struct results {
 	check *per_query[3];
 	check *xs; /* warm-up: every (indicator, year) cross-section */
 	uint64_t file_size, alloc_size;
+	double aps[NAKIND];   /* aggregations/s */
+	agg_res *agg[NAKIND]; /* their results, as aggwork.truth */
+	uint64_t agg_stray;   /* results for territories not asked */
 } results;
 
-static void results_init(results *r, const workload *w)
+static void results_init(results *r, const workload *w, const aggwork *aw)
 {
 	memset(r, 0, sizeof(*r));
+	for (int k = 0; k < NAKIND; k++)
+		r->agg[k] = xcalloc(aw->nq[k] * aw->ng[k], sizeof(agg_res));
 	for (int k = 0; k < 3; k++)
 		r->per_query[k] = xcalloc(w->n[k], sizeof(check));
 	r->xs = xcalloc(NIND * NYEAR, sizeof(check));
@@ -638,6 +864,8 @@ static void results_free(results *r)
 {
 	for (int k = 0; k < 3; k++)
 		free(r->per_query[k]);
+	for (int k = 0; k < NAKIND; k++)
+		free(r->agg[k]);
 	free(r->xs);
 	free(r->range_pq);
 }
@@ -739,6 +967,24 @@ static void vig_setup(vg_store *s, const dataset *ds)
 		vig_territory(b, cm->code, "com", name, ds->epci[cm->epci].code,
 			      dp->code, ds->reg[dp->reg]);
 	}
+	/* The custom perimeters: level `cls`, no parent, their communes as
+	 * members. */
+	for (unsigned p = 0; p < NPERIM; p++) {
+		vg_territory t;
+		memset(&t, 0, sizeof(t));
+		snprintf(t.code, sizeof(t.code), "%s", ds->perim_code[p]);
+		snprintf(t.level, sizeof(t.level), "cls");
+		snprintf(t.name, sizeof(t.name), "Perimeter %u", p + 1);
+		t.members = xcalloc(PERIM_SIZE, VG_CODE_MAX);
+		t.nmembers = PERIM_SIZE;
+		for (unsigned m = 0; m < PERIM_SIZE; m++)
+			snprintf(t.members[m], VG_CODE_MAX, "%s",
+				 ds->com[ds->perim[p][m]].code);
+		rc = vg_batch_territory(b, &t, &err);
+		vg_territory_clear(&t);
+		if (rc != 0)
+			die_vg(ds->perim_code[p], rc, &err);
+	}
 	vg_commit_info info;
 	if ((rc = vg_batch_commit(b, &info, &err)) != 0)
 		die_vg("vg_batch_commit (territories)", rc, &err);
@@ -813,6 +1059,130 @@ static void vig_query(vg_store *s, const dataset *ds, qkind k, const query *q,
 	vg_read_end(r);
 }
 
+/* Aggregations on the Vigie side: what a request costs in the store, from
+ * codes to values. vig_agg maps the store's territory ids back to the
+ * generator's EPCI and département indices, to check the answers. */
+typedef struct vig_agg {
+	vg_store *s;
+	uint32_t nid;
+	uint32_t *idx[2]; /* A_EPCI, A_DEP: territory id -> index, or ~0 */
+	uint64_t stray;	  /* answers for a territory nobody asked */
+} vig_agg;
+
+static void vig_agg_init(vig_agg *va, vg_store *s, const dataset *ds)
+{
+	vg_read *r;
+	vg_error err;
+	int rc;
+	memset(va, 0, sizeof(*va));
+	va->s = s;
+	if ((rc = vg_read_begin(s, &r, &err)) != 0)
+		die_vg("vg_read_begin", rc, &err);
+	va->nid = vg_read_territory_max(r);
+	for (int k = 0; k < 2; k++) {
+		va->idx[k] = xcalloc(va->nid, sizeof(uint32_t));
+		memset(va->idx[k], 0xff, va->nid * sizeof(uint32_t));
+		uint32_t n = k == A_EPCI ? ds->nepci : NDEP;
+		for (uint32_t i = 0; i < n; i++) {
+			const char *code =
+			    k == A_EPCI ? ds->epci[i].code : ds->dep[i].code;
+			uint32_t id;
+			if ((rc = vg_read_territory_id(r, code, &id, &err)) !=
+			    0)
+				die_vg("vg_read_territory_id", rc, &err);
+			if (id >= va->nid)
+				die("vigie: territory id %" PRIu32
+				    " beyond territory_max",
+				    id);
+			va->idx[k][id] = i;
+		}
+	}
+	vg_read_end(r);
+}
+
+static void vig_agg_free(vig_agg *va)
+{
+	for (int k = 0; k < 2; k++)
+		free(va->idx[k]);
+}
+
+static void vig_agg_record(agg_res *o, const vg_agg_value *v)
+{
+	o->reports++;
+	o->v = v->value;
+	o->members = v->cov.members;
+	o->used = v->cov.with_data;
+	o->sane = v->source == VG_SOURCE_COMPUTED &&
+		  v->status == VG_STATUS_OK && !v->cov.partial &&
+		  v->cov.suppressed == 0 &&
+		  /* ratio: the whole denominator entered the result */
+		  (isnan(v->cov.weight_total) ||
+		   v->cov.weight_total == v->cov.weight_covered);
+}
+
+typedef struct vig_agg_cbx {
+	vig_agg *va;
+	const uint32_t *idx;
+	uint32_t ng;
+	agg_res *out;
+} vig_agg_cbx;
+
+static int vig_agg_cb(void *ud, const vg_agg_value *v)
+{
+	vig_agg_cbx *x = ud;
+	uint32_t i = v->terr < x->va->nid ? x->idx[v->terr] : UINT32_MAX;
+	if (i >= x->ng) {
+		x->va->stray++;
+		return 0;
+	}
+	vig_agg_record(&x->out[i], v);
+	return 0;
+}
+
+/* One aggregation query: its own read transaction, the indicator's
+ * arrays loaded (vg_agg_ctx_new), every target computed, all freed. */
+static void vig_agg_query(void *eng, const dataset *ds, const aggwork *aw,
+			  akind k, size_t qi, agg_res *out)
+{
+	vig_agg *va = eng;
+	vg_read *r;
+	vg_agg_ctx *c;
+	vg_error err;
+	uint32_t ind, terr;
+	uint16_t lvl;
+	int rc;
+	for (uint32_t g = 0; g < aw->ng[k]; g++)
+		out[g] = agg_res_none;
+	if ((rc = vg_read_begin(va->s, &r, &err)) != 0)
+		die_vg("vg_read_begin", rc, &err);
+	const char *icode = k == A_RATIO ? "gp_density" : "population";
+	if ((rc = vg_read_indicator_id(r, icode, &ind, &err)) != 0)
+		die_vg("vg_read_indicator_id", rc, &err);
+	if ((rc = vg_agg_ctx_new(r, ind, ds->period[aggq_year(k, qi)],
+				 VG_LATEST, &c, &err)) != 0)
+		die_vg("vg_agg_ctx_new", rc, &err);
+	if (k == A_PERIM) {
+		vg_agg_value v;
+		const char *pc = ds->perim_code[aggq_perim(k, qi)];
+		if ((rc = vg_read_territory_id(r, pc, &terr, &err)) != 0)
+			die_vg("vg_read_territory_id", rc, &err);
+		if ((rc = vg_agg_value_at(c, terr, &v, &err)) != 0)
+			die_vg("vg_agg_value_at", rc, &err);
+		vig_agg_record(&out[0], &v);
+	} else {
+		const char *lname = k == A_EPCI ? "epci" : "dep";
+		if ((rc = vg_read_level_id(r, lname, &lvl, &err)) != 0)
+			die_vg("vg_read_level_id", rc, &err);
+		vig_agg_cbx x = {va, va->idx[k == A_EPCI ? A_EPCI : A_DEP],
+				 aw->ng[k], out};
+		if ((rc = vg_aggregate_level(c, lvl, 0, vig_agg_cb, &x,
+					     &err)) != 0)
+			die_vg("vg_aggregate_level", rc, &err);
+	}
+	vg_agg_ctx_free(c);
+	vg_read_end(r);
+}
+
 /* ---- SQLite ----------------------------------------------------------- */
 
 /* What a competent SQLite user would write: integer ids, a WITHOUT ROWID
@@ -832,7 +1202,10 @@ static const char *const sql_schema =
     "origin TEXT);"
     "CREATE TABLE points(ind INTEGER, terr INTEGER, period INTEGER, "
     "value REAL, status INTEGER, vintage INTEGER, "
-    "PRIMARY KEY(ind, terr, period)) WITHOUT ROWID;";
+    "PRIMARY KEY(ind, terr, period)) WITHOUT ROWID;"
+    /* Custom perimeters: a territory of level 'cls' and its communes. */
+    "CREATE TABLE members(perim INTEGER, terr INTEGER, "
+    "PRIMARY KEY(perim, terr)) WITHOUT ROWID;";
 
 static const char *const sql_indexes =
     "CREATE INDEX points_xs ON points(ind, period, terr, value, status);"
@@ -871,9 +1244,51 @@ static const char *const sql_q_range =
     "AND terr BETWEEN (SELECT lo FROM levels WHERE name = ?3) "
     "AND (SELECT hi FROM levels WHERE name = ?3) ORDER BY terr";
 
+/* Aggregations, as an expert would write them: GROUP BY on the flattened
+ * parent columns of `territories`, joined to the indicator's rows of the
+ * period; the rule is applied in SQL, only the usable statuses (ok,
+ * provisional, estimated) entering. The ratio is a ratio of sums, as the
+ * rule says. Join order: left to itself the planner drives from
+ * `territories` (territories_level / territories_dep, then one points_xs
+ * seek per commune), 2-3x slower at full scale than reading the slice as
+ * one range of points_xs and looking each commune up by its integer
+ * primary key; CROSS JOIN is SQLite's documented way to impose that
+ * order. */
+static const char *const sql_agg[NAKIND] = {
+    "SELECT t.epci, SUM(p.value), COUNT(p.value) FROM points p "
+    "CROSS JOIN territories t ON t.id = p.terr "
+    "WHERE p.ind = (SELECT id FROM indicators WHERE code = ?1) "
+    "AND p.period = ?2 AND p.status <= 2 AND t.level = 'com' "
+    "GROUP BY t.epci",
+
+    "SELECT t.dep, SUM(p.value), COUNT(p.value) FROM points p "
+    "CROSS JOIN territories t ON t.id = p.terr "
+    "WHERE p.ind = (SELECT id FROM indicators WHERE code = ?1) "
+    "AND p.period = ?2 AND p.status <= 2 AND t.level = 'com' "
+    "GROUP BY t.dep",
+
+    "SELECT m.perim, SUM(p.value), COUNT(p.value) FROM members m "
+    "JOIN points p ON p.terr = m.terr "
+    "WHERE m.perim = (SELECT id FROM territories WHERE code = ?3) "
+    "AND p.ind = (SELECT id FROM indicators WHERE code = ?1) "
+    "AND p.period = ?2 AND p.status <= 2",
+
+    "SELECT t.dep, SUM(n.value) / SUM(d.value) * ?4, COUNT(*) "
+    "FROM points n CROSS JOIN points d ON d.terr = n.terr "
+    "CROSS JOIN territories t ON t.id = n.terr "
+    "WHERE n.ind = (SELECT id FROM indicators WHERE code = ?1) "
+    "AND n.period = ?2 AND n.status <= 2 "
+    "AND d.ind = (SELECT id FROM indicators WHERE code = ?3) "
+    "AND d.period = ?2 AND d.status <= 2 AND t.level = 'com' "
+    "GROUP BY t.dep",
+};
+
 typedef struct sql_engine {
 	sqlite3 *db;
 	sqlite3_stmt *q[3];
+	sqlite3_stmt *agg[NAKIND];
+	uint64_t agg_stray; /* rows for a territory nobody asked */
+	uint32_t perim_id0; /* territory id of perimeter 0; ids follow */
 	sqlite3_stmt *q_range;
 	bool use_range;	  /* Q_SLICE runs q_range */
 	uint32_t com_id0; /* territory id of commune 0; ids follow */
@@ -922,6 +1337,8 @@ static void sql_close(sql_engine *e)
 {
 	for (int k = 0; k < 3; k++)
 		sqlite3_finalize(e->q[k]);
+	for (int k = 0; k < NAKIND; k++)
+		sqlite3_finalize(e->agg[k]);
 	sqlite3_finalize(e->q_range);
 	if (e->db && sqlite3_close(e->db) != SQLITE_OK)
 		die_sql(e->db, "close");
@@ -1009,6 +1426,21 @@ static void sql_setup(sql_engine *e, const dataset *ds)
 			      sql_epci_id(cm->epci), sql_dep_id(cm->dep),
 			      sql_reg_id(ds->dep[cm->dep].reg));
 	}
+	e->perim_id0 = e->com_id0 + ds->ncom;
+	sqlite3_stmt *sm =
+	    sql_prepare(db, "INSERT INTO members VALUES(?1, ?2)");
+	for (unsigned p = 0; p < NPERIM; p++) {
+		snprintf(name, sizeof(name), "Perimeter %u", p + 1);
+		sql_territory(db, st, e->perim_id0 + p, ds->perim_code[p],
+			      "cls", name, 0, 0, 0);
+		for (unsigned m = 0; m < PERIM_SIZE; m++) {
+			sqlite3_bind_int64(sm, 1, e->perim_id0 + p);
+			sqlite3_bind_int64(
+			    sm, 2, (int64_t)e->com_id0 + ds->perim[p][m]);
+			sql_step_done(db, sm);
+		}
+	}
+	sqlite3_finalize(sm);
 	sqlite3_finalize(st);
 	sql_exec(db, "INSERT INTO levels SELECT level, min(id), max(id) "
 		     "FROM territories GROUP BY level");
@@ -1074,6 +1506,66 @@ static void sql_query(sql_engine *e, const dataset *ds, qkind k, const query *q,
 					  SQLITE_STATIC);
 	}
 	sql_rows(e, ds, st, out);
+}
+
+static void sql_agg_query(void *eng, const dataset *ds, const aggwork *aw,
+			  akind k, size_t qi, agg_res *out)
+{
+	sql_engine *e = eng;
+	sqlite3_stmt *st = e->agg[k];
+	int rc;
+	for (uint32_t g = 0; g < aw->ng[k]; g++)
+		out[g] = agg_res_none;
+	sqlite3_bind_text(st, 1, k == A_RATIO ? "gp_count" : "population", -1,
+			  SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, ds->period[aggq_year(k, qi)]);
+	if (k == A_PERIM)
+		sqlite3_bind_text(st, 3, ds->perim_code[aggq_perim(k, qi)], -1,
+				  SQLITE_STATIC);
+	if (k == A_RATIO) {
+		sqlite3_bind_text(st, 3, "population", -1, SQLITE_STATIC);
+		sqlite3_bind_double(st, 4, GP_DENSITY_SCALE);
+	}
+	int64_t id0 = k == A_EPCI    ? sql_epci_id(0)
+		      : k == A_PERIM ? (int64_t)e->perim_id0 + aggq_perim(k, qi)
+				     : sql_dep_id(0);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		/* An aggregate without GROUP BY over no row is one row of
+		 * NULLs: no answer. */
+		if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+			continue;
+		int64_t g = sqlite3_column_int64(st, 0) - id0;
+		if (g < 0 || g >= (int64_t)aw->ng[k]) {
+			e->agg_stray++;
+			continue;
+		}
+		agg_res *o = &out[g];
+		o->reports++;
+		o->v = sqlite3_column_type(st, 1) == SQLITE_NULL
+			   ? NAN
+			   : sqlite3_column_double(st, 1);
+		o->members = o->used = (uint32_t)sqlite3_column_int64(st, 2);
+		o->sane = true;
+	}
+	if (rc != SQLITE_DONE)
+		die_sql(e->db, sqlite3_sql(st));
+	sqlite3_reset(st);
+}
+
+/* The in-memory array reference (see array_ref): no store, no codes. */
+static void array_agg_query(void *eng, const dataset *ds, const aggwork *aw,
+			    akind k, size_t qi, agg_res *out)
+{
+	array_ref *ar = eng;
+	uint32_t ng = aw->ng[k];
+	double *slots = ar->slots;
+	const double *v = ar->pop + (size_t)aggq_year(k, qi) * ar->ncom;
+	const uint32_t *grp = ar->grp[k];
+	memset(slots, 0, ng * sizeof(double));
+	for (uint32_t c = 0; c < ar->ncom; c++)
+		slots[grp[c]] += v[c];
+	for (uint32_t g = 0; g < ng; g++)
+		out[g].v = slots[g];
 }
 
 /* ---- running both ----------------------------------------------------- */
@@ -1250,6 +1742,79 @@ static double phase_qps(const phase_acc *a)
 	return a->secs > 0 ? (double)a->done / a->secs : 0;
 }
 
+typedef void (*agg_fn)(void *eng, const dataset *ds, const aggwork *aw, akind k,
+		       size_t qi, agg_res *out);
+
+/* An aggregation phase's round: as run_round, over aggwork's list. */
+static void run_agg_round(agg_fn fn, void *eng, const dataset *ds,
+			  const aggwork *aw, akind k, agg_res *out,
+			  phase_acc *acc)
+{
+	double t0 = now_s(), dt;
+	do {
+		for (size_t i = 0; i < aw->nq[k]; i++)
+			fn(eng, ds, aw, k, i, out + i * aw->ng[k]);
+		acc->done += aw->nq[k];
+		dt = now_s() - t0;
+	} while (dt < MIN_PHASE_S / PHASE_ROUNDS);
+	acc->secs += dt;
+}
+
+static bool agg_value_eq(akind k, double got, double want)
+{
+	if (k != A_RATIO)
+		return got == want; /* sums of integers: exact */
+	return !isnan(got) && fabs(got - want) <= RATIO_RTOL * fabs(want);
+}
+
+static const char *agg_target_code(const dataset *ds, akind k, size_t qi,
+				   uint32_t g)
+{
+	switch (k) {
+	case A_EPCI: return ds->epci[g].code;
+	case A_PERIM: return ds->perim_code[aggq_perim(k, qi)];
+	default: return ds->dep[g].code;
+	}
+}
+
+/* Compare one engine's aggregation results with the ground truth: the
+ * value (== for sums, RATIO_RTOL for the ratio), and unless values_only
+ * (the array reference) the coverage and the number of answers. */
+static void verify_agg(const dataset *ds, const aggwork *aw, akind k,
+		       const char *who, const agg_res *got, bool values_only)
+{
+	size_t bad = 0, n = aw->nq[k] * aw->ng[k];
+	for (size_t i = 0; i < n; i++) {
+		const agg_res *t = &aw->truth[k][i], *o = &got[i];
+		bool ok = agg_value_eq(k, o->v, t->v);
+		if (!values_only)
+			ok = ok && o->members == t->members &&
+			     o->used == t->used && o->reports == 1 && o->sane;
+		if (ok)
+			continue;
+		if (bad++ < 5) {
+			size_t qi = i / aw->ng[k];
+			fprintf(stderr,
+				"MISMATCH in %s (%s): %u, %s\n"
+				"    truth   value=%.17g members=%" PRIu32 "\n"
+				"    %-7s value=%.17g members=%" PRIu32
+				" used=%" PRIu32 " answers=%" PRIu32
+				" sane=%d\n",
+				akind_name[k], who, YEAR0 + aggq_year(k, qi),
+				agg_target_code(ds, k, qi,
+						(uint32_t)(i % aw->ng[k])),
+				t->v, t->members, who, o->v, o->members,
+				o->used, o->reports, (int)o->sane);
+		}
+	}
+	if (bad) {
+		fprintf(stderr,
+			"MISMATCH in %s (%s): %zu of %zu values differ\n",
+			akind_name[k], who, bad, n);
+		g_mismatches += (int)bad;
+	}
+}
+
 static void vig_query_any(void *eng, const dataset *ds, qkind k, const query *q,
 			  check *out)
 {
@@ -1341,6 +1906,16 @@ static void sql_warm(sql_engine *e, const dataset *ds, results *res)
 
 static void sql_plans(sql_engine *e)
 {
+	for (int k = 0; k < NAKIND; k++) {
+		char sql[2048];
+		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", sql_agg[k]);
+		sqlite3_stmt *st = sql_prepare(e->db, sql);
+		fprintf(stderr, "sqlite plan, %s:\n", akind_name[k]);
+		while (sqlite3_step(st) == SQLITE_ROW)
+			fprintf(stderr, "    %s\n",
+				(const char *)sqlite3_column_text(st, 3));
+		sqlite3_finalize(st);
+	}
 	for (int k = 0; k < 4; k++) {
 		char sql[1024];
 		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s",
@@ -1359,7 +1934,7 @@ static void sql_plans(sql_engine *e)
  * each round of queries) so that a burst of activity elsewhere on the
  * machine, or the page cache filling up, weighs on both alike. */
 static void run(const options *o, const dataset *ds, const workload *w,
-		results *rv, results *rs)
+		const aggwork *aw, array_ref *ar, results *rv, results *rs)
 {
 	vg_store *s = NULL;
 	vg_error err;
@@ -1435,6 +2010,8 @@ static void run(const options *o, const dataset *ds, const workload *w,
 		rs->bytes_per_point_alloc = (double)alloc / (double)ds->npoints;
 		for (int k = 0; k < 3; k++)
 			e.q[k] = sql_prepare(e.db, sql_q[k]);
+		for (int k = 0; k < NAKIND; k++)
+			e.agg[k] = sql_prepare(e.db, sql_agg[k]);
 		e.q_range = sql_prepare(e.db, sql_q_range);
 		if (o->verbose)
 			sql_plans(&e);
@@ -1471,6 +2048,39 @@ static void run(const options *o, const dataset *ds, const workload *w,
 			rs->qps_range = phase_qps(&as);
 		}
 	}
+
+	/* Aggregations: each engine, then the in-memory array reference
+	 * (EPCI and département sums), round after round. */
+	fprintf(stderr, "aggregations...\n");
+	vig_agg va;
+	if (rv->ran)
+		vig_agg_init(&va, s, ds);
+	for (int k = 0; k < NAKIND; k++) {
+		phase_acc av = {0}, as = {0}, aa = {0};
+		bool arr = k == A_EPCI || k == A_DEP;
+		for (int round = 0; round < PHASE_ROUNDS; round++) {
+			if (rv->ran)
+				run_agg_round(vig_agg_query, &va, ds, aw,
+					      (akind)k, rv->agg[k], &av);
+			if (rs->ran)
+				run_agg_round(sql_agg_query, &e, ds, aw,
+					      (akind)k, rs->agg[k], &as);
+			if (arr)
+				run_agg_round(array_agg_query, ar, ds, aw,
+					      (akind)k, ar->out[k], &aa);
+		}
+		rv->aps[k] = phase_qps(&av);
+		rs->aps[k] = phase_qps(&as);
+		if (arr)
+			ar->aps[k] = phase_qps(&aa);
+	}
+	if (rv->ran) {
+		rv->agg_stray = va.stray;
+		vig_agg_free(&va);
+	}
+	if (rs->ran)
+		rs->agg_stray = e.agg_stray;
+
 	if (rv->ran)
 		vg_store_close(s);
 	if (rs->ran)
@@ -1541,13 +2151,29 @@ static void machine_info(const options *o, const dataset *ds)
 	       YEAR0, YEAR0 + NYEAR - 1, ds->npoints);
 	printf("queries: %zu series, %zu slices (level com), %zu slices "
 	       "within one département (each list repeated until it has run "
-	       "%.0f s); one read transaction per query\n",
+	       "%.1f s); one read transaction per query\n",
 	       o->n[0], o->n[1], o->n[2], MIN_PHASE_S);
+	unsigned dmin = NDEP, dmax = 0;
+	for (unsigned p = 0; p < NPERIM; p++) {
+		dmin = ds->perim_ndep[p] < dmin ? ds->perim_ndep[p] : dmin;
+		dmax = ds->perim_ndep[p] > dmax ? ds->perim_ndep[p] : dmax;
+	}
+	char span[32];
+	if (dmin == dmax)
+		snprintf(span, sizeof(span), "%u", dmin);
+	else
+		snprintf(span, sizeof(span), "%u-%u", dmin, dmax);
+	printf("aggregations: %u years x (population to every EPCI, to every "
+	       "département; gp_density to every département), %u years x %u "
+	       "perimeters of %u communes spanning %s départements; "
+	       "same repetition\n",
+	       NYEAR, NYEAR, NPERIM, PERIM_SIZE, span);
 	printf("data dir: %s\n", g_dir);
 	fflush(stdout);
 }
 
-static void report(const dataset *ds, const results *v, const results *s)
+static void report(const dataset *ds, const aggwork *aw, const array_ref *ar,
+		   const results *v, const results *s)
 {
 	double np = (double)ds->npoints;
 	printf("\n| %-44s | %12s | %12s | %8s |\n", "phase", "Vigie", "SQLite",
@@ -1574,6 +2200,20 @@ static void report(const dataset *ds, const results *v, const results *s)
 	    s->qps_range);
 	row("slice, communes of one dep, queries/s", v, s, v->qps[2],
 	    s->qps[2]);
+	snprintf(lbl, sizeof(lbl),
+		 "sum to all %" PRIu32 " EPCI, aggregations/s", ds->nepci);
+	row(lbl, v, s, v->aps[A_EPCI], s->aps[A_EPCI]);
+	row("  same, EPCI values/s", v, s, v->aps[A_EPCI] * ds->nepci,
+	    s->aps[A_EPCI] * ds->nepci);
+	snprintf(lbl, sizeof(lbl), "sum to all %u dep, aggregations/s", NDEP);
+	row(lbl, v, s, v->aps[A_DEP], s->aps[A_DEP]);
+	row("  same, dep values/s", v, s, v->aps[A_DEP] * NDEP,
+	    s->aps[A_DEP] * NDEP);
+	snprintf(lbl, sizeof(lbl), "sum over a %u-commune perimeter, aggr./s",
+		 PERIM_SIZE);
+	row(lbl, v, s, v->aps[A_PERIM], s->aps[A_PERIM]);
+	snprintf(lbl, sizeof(lbl), "ratio to all %u dep, aggregations/s", NDEP);
+	row(lbl, v, s, v->aps[A_RATIO], s->aps[A_RATIO]);
 	row("disk, bytes/point (used / file)", v, s, v->bytes_per_point,
 	    s->bytes_per_point);
 	row("disk, bytes/point (allocated blocks)", v, s,
@@ -1582,6 +2222,23 @@ static void report(const dataset *ds, const results *v, const results *s)
 	    s->setup_s * 1e3);
 	printf("\nratio = Vigie / SQLite: higher is better for rates, lower "
 	       "for bytes and ms.\n");
+	printf("aggregations: population (sum) %u-%u, one year per query, "
+	       "from the communes; ratio = gp_density = ratio(gp_count, "
+	       "population, 1e5); perimeters: %u of %u communes (cls, across "
+	       "départements). Vigie's unit: vg_read_begin, vg_agg_ctx_new, "
+	       "the aggregation, vg_agg_ctx_free, vg_read_end.\n",
+	       YEAR0, YEAR0 + NYEAR - 1, NPERIM, PERIM_SIZE);
+	for (int k = 0; k < 2; k++) {
+		const char *what = k == A_EPCI ? "EPCI" : "dep";
+		printf("in-memory array reference (sum of a double array into "
+		       "group slots by a precomputed commune->group index), "
+		       "to all %" PRIu32 " %s: %.0f aggregations/s",
+		       aw->ng[k], what, ar->aps[k]);
+		if (v->ran && ar->aps[k] > 0 && v->aps[k] > 0)
+			printf("; Vigie/array = %.4f (array %.0fx faster)",
+			       v->aps[k] / ar->aps[k], ar->aps[k] / v->aps[k]);
+		printf("\n");
+	}
 	printf("load includes every commit (and for SQLite the index build, "
 	       "ANALYZE and the final WAL checkpoint); Vigie bytes/point "
 	       "counts the pages LMDB uses (vg_store_stat.used), SQLite the "
@@ -1724,10 +2381,14 @@ int main(int argc, char **argv)
 	dataset_build(&ds, o.scale, o.seed);
 	workload_build(&w, &ds, o.n);
 	machine_info(&o, &ds);
-	results_init(&rv, &w);
-	results_init(&rs, &w);
+	aggwork aw;
+	aggwork_build(&aw, &ds);
+	array_ref ar;
+	array_ref_init(&ar, &ds, &aw);
+	results_init(&rv, &w, &aw);
+	results_init(&rs, &w, &aw);
 
-	run(&o, &ds, &w, &rv, &rs);
+	run(&o, &ds, &w, &aw, &ar, &rv, &rs);
 
 	/* The ground truth of the warm-up slices and of the scan. */
 	check *xs_truth = xcalloc(NIND * NYEAR, sizeof(check));
@@ -1760,12 +2421,32 @@ int main(int argc, char **argv)
 	verify("slice com, SQLite id range", w.n[Q_SLICE], w.truth[Q_SLICE],
 	       nil, rs.ran ? rs.range_pq : nil, describe_query, &dcr);
 	free(xs_truth);
+	for (int k = 0; k < NAKIND; k++) {
+		if (rv.ran)
+			verify_agg(&ds, &aw, (akind)k, "vigie", rv.agg[k],
+				   false);
+		if (rs.ran)
+			verify_agg(&ds, &aw, (akind)k, "sqlite", rs.agg[k],
+				   false);
+		if (k == A_EPCI || k == A_DEP)
+			verify_agg(&ds, &aw, (akind)k, "array", ar.out[k],
+				   true);
+	}
+	if (rv.agg_stray || rs.agg_stray) {
+		fprintf(stderr,
+			"MISMATCH: aggregation answers for territories not "
+			"asked: vigie %" PRIu64 ", sqlite %" PRIu64 "\n",
+			rv.agg_stray, rs.agg_stray);
+		g_mismatches += (int)(rv.agg_stray + rs.agg_stray);
+	}
 
-	report(&ds, &rv, &rs);
+	report(&ds, &aw, &ar, &rv, &rs);
 	printf("total run time %.1f s\n", now_s() - t0);
 
 	results_free(&rv);
 	results_free(&rs);
+	array_ref_free(&ar);
+	aggwork_free(&aw);
 	workload_free(&w);
 	dataset_free(&ds);
 	cleanup_dir();
