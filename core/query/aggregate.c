@@ -14,9 +14,20 @@ typedef struct arr {
 	uint8_t *st; /* vg_status, or ABSENT */
 } arr;
 
+#define MAX_LOADED 16
+
 struct vg_agg_ctx {
 	vg_read *r;
 	uint32_t n; /* territory ids are < n */
+	vg_period period;
+	int64_t as_of;
+	uint32_t ind_ids[3]; /* self, a, b (a/b: 0 when the rule has none) */
+	/* What is loaded: everything (a whole level was asked for), or the
+	 * territories below a few targets. One target only needs its own
+	 * slots: reading a 50-commune perimeter must not cost a France. */
+	bool loaded_all;
+	size_t nloaded;
+	uint32_t loaded[MAX_LOADED];
 	vg_indicator ind;
 	arr self, a, b; /* a, b: ratio num/den, wmean value/weight */
 	/* Per-target bookkeeping, reset by bumping `stamp` instead of
@@ -47,28 +58,64 @@ static int fill_cb(void *ud, const vg_point *p)
 	return 0;
 }
 
-/* Load every level's cross-section of `ind` (one block read each). */
-static int load(vg_agg_ctx *c, arr *a, const char *code, vg_period period,
-		int64_t as_of, vg_error *err)
+/* Allocate the arrays of one input and remember its indicator id. */
+static int prepare(vg_agg_ctx *c, arr *a, uint32_t *id, const char *code,
+		   vg_error *err)
 {
-	uint32_t ind;
-	int rc = vg_read_indicator_id(c->r, code, &ind, err);
+	int rc = vg_read_indicator_id(c->r, code, id, err);
 	if (rc)
 		return vg_error_set(err, rc,
 				    "indicator '%s' (needed by the rule of "
 				    "'%s') is not defined", code, c->ind.code);
 	a->val = malloc(c->n * sizeof(double));
-	a->st = malloc(c->n);
+	a->st = malloc(c->n ? c->n : 1);
 	if (!a->val || !a->st)
 		return vg_error_set(err, VG_ENOMEM, "out of memory");
 	memset(a->st, ABSENT, c->n);
+	return 0;
+}
+
+/* Read the slots of the territories within `within` (0: all) of every
+ * level, for every input: one block read per level and input. */
+static int fill(vg_agg_ctx *c, uint32_t within, vg_error *err)
+{
+	arr *arrs[3] = { &c->self, &c->a, &c->b };
 	uint16_t nl = vg_read_level_count(c->r);
-	for (uint16_t l = 0; l < nl; l++) {
-		rc = vg_read_slice(c->r, ind, period, l, 0, as_of, fill_cb, a);
-		if (rc)
-			return vg_error_set(err, rc, "cannot read '%s'", code);
+	for (int i = 0; i < 3; i++) {
+		if (!c->ind_ids[i] || (i > 0 && arrs[i]->val == c->self.val) ||
+		    (i == 2 && arrs[2]->val == c->a.val))
+			continue; /* no such input, or an alias */
+		for (uint16_t l = 0; l < nl; l++) {
+			int rc = vg_read_slice(c->r, c->ind_ids[i], c->period,
+					       l, within, c->as_of, fill_cb,
+					       arrs[i]);
+			if (rc)
+				return vg_error_set(err, rc,
+						    "cannot read indicator #%u",
+						    c->ind_ids[i]);
+		}
 	}
 	return 0;
+}
+
+/* Make sure everything `target` needs is loaded. */
+static int ensure_loaded(vg_agg_ctx *c, uint32_t target, vg_error *err)
+{
+	if (c->loaded_all)
+		return 0;
+	for (size_t i = 0; i < c->nloaded; i++)
+		if (c->loaded[i] == target ||
+		    vg_read_territory_within(c->r, target, c->loaded[i]))
+			return 0;
+	/* France, or too many targets: load everything once. */
+	uint32_t fr = 0;
+	vg_read_territory_id(c->r, "fr", &fr, NULL);
+	if (target == 0 || target == fr || c->nloaded == MAX_LOADED) {
+		c->loaded_all = true;
+		return fill(c, 0, err);
+	}
+	c->loaded[c->nloaded++] = target;
+	return fill(c, target, err);
 }
 
 static void arr_free(arr *a)
@@ -106,6 +153,9 @@ int vg_agg_ctx_new(vg_read *r, uint32_t ind, vg_period period, int64_t as_of,
 		return vg_error_set(err, VG_ENOMEM, "out of memory");
 	c->r = r;
 	c->n = vg_read_territory_max(r);
+	c->period = period;
+	c->as_of = as_of;
+	c->ind_ids[0] = ind;
 	int rc = vg_read_indicator(r, ind, &c->ind, err);
 	if (!rc && vg_period_kind(period) != c->ind.periodicity)
 		rc = vg_error_set(err, VG_EPERIOD,
@@ -113,19 +163,24 @@ int vg_agg_ctx_new(vg_read *r, uint32_t ind, vg_period period, int64_t as_of,
 				  c->ind.code,
 				  vg_periodicity_name(c->ind.periodicity));
 	if (!rc)
-		rc = load(c, &c->self, c->ind.code, period, as_of, err);
+		rc = prepare(c, &c->self, &c->ind_ids[0], c->ind.code, err);
 	const vg_agg_rule *rule = &c->ind.agg;
 	if (!rc && (rule->kind == VG_AGG_RATIO || rule->kind == VG_AGG_WMEAN)) {
-		if (!strcmp(rule->a, c->ind.code))
+		if (!strcmp(rule->a, c->ind.code)) {
 			c->a = c->self;
-		else
-			rc = load(c, &c->a, rule->a, period, as_of, err);
-		if (!rc && !strcmp(rule->b, c->ind.code))
+			c->ind_ids[1] = ind;
+		} else {
+			rc = prepare(c, &c->a, &c->ind_ids[1], rule->a, err);
+		}
+		if (!rc && !strcmp(rule->b, c->ind.code)) {
 			c->b = c->self;
-		else if (!rc && !strcmp(rule->b, rule->a))
+			c->ind_ids[2] = ind;
+		} else if (!rc && !strcmp(rule->b, rule->a)) {
 			c->b = c->a;
-		else if (!rc)
-			rc = load(c, &c->b, rule->b, period, as_of, err);
+			c->ind_ids[2] = c->ind_ids[1];
+		} else if (!rc) {
+			rc = prepare(c, &c->b, &c->ind_ids[2], rule->b, err);
+		}
 	}
 	if (!rc) {
 		c->seen = calloc(c->n ? c->n : 1, sizeof(uint32_t));
@@ -308,6 +363,9 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 	if (target == 0 || target >= c->n)
 		return vg_error_set(err, VG_ENOTFOUND, "no territory #%u",
 				    target);
+	int lrc = ensure_loaded(c, target, err);
+	if (lrc)
+		return lrc;
 	if (c->self.st[target] != ABSENT) {
 		out->source = VG_SOURCE_PUBLISHED;
 		out->value = c->self.val[target];
@@ -386,6 +444,9 @@ int vg_aggregate_level(vg_agg_ctx *c, uint16_t level, uint32_t within,
 		       vg_agg_cb cb, void *ud, vg_error *err)
 {
 	level_ctx x = { c, level, cb, ud, err };
+	int rc = ensure_loaded(c, within, err);
+	if (rc)
+		return rc;
 	if (within)
 		return vg_read_descendants(c->r, within, level, level_cb, &x);
 	const char *name = vg_read_level_name(c->r, level);
