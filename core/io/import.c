@@ -149,9 +149,9 @@ int vg_import_points(vg_store *s, const char *path, const vg_import_opts *o,
 	for (int i = 0; i < 4; i++)
 		if ((size_t)idx[i] + 1 > need)
 			need = (size_t)idx[i] + 1;
+	/* rc is 0 here: open_with_columns returned early otherwise. */
 	vg_batch *b = NULL;
-	if (!rc)
-		rc = start_batch(s, path, o, &b, err);
+	rc = start_batch(s, path, o, &b, err);
 	if (rc) {
 		vg_csv_close(c);
 		return rc;
@@ -294,9 +294,9 @@ int vg_import_territories(vg_store *s, const char *path,
 	if (rc)
 		return rc;
 	int mem_col = column(c, "members");
+	/* rc is 0 here: open_with_columns returned early otherwise. */
 	vg_batch *b = NULL;
-	if (!rc)
-		rc = start_batch(s, path, o, &b, err);
+	rc = start_batch(s, path, o, &b, err);
 	if (rc) {
 		vg_csv_close(c);
 		return rc;
