@@ -12,10 +12,11 @@
 
 CC      ?= cc
 PKGS    := libuv lmdb lua5.4 libcjson libcsv libcurl sqlite3
-# libcsv and lmdb ship no .pc file on Debian 12: fall back to plain -l flags.
-PC_CFLAGS := $(shell pkg-config --cflags libuv lua5.4 libcjson libcurl 2>/dev/null)
-PC_LIBS   := $(shell pkg-config --libs libuv lua5.4 libcjson libcurl 2>/dev/null)
-DEP_LIBS  := $(PC_LIBS) -llmdb -lcsv -lm -lpthread
+# libcsv, lmdb and http-parser ship no .pc file on Debian 12: fall back to plain -l flags.
+PC_CFLAGS := $(shell pkg-config --cflags libuv lua5.4 libcjson libcurl libzip expat 2>/dev/null)
+PC_LIBS   := $(shell pkg-config --libs libuv lua5.4 libcjson libcurl libzip expat 2>/dev/null)
+# http-parser ships no .pc file either.
+DEP_LIBS  := $(PC_LIBS) -llmdb -lcsv -lhttp_parser -lm -lpthread
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
@@ -23,18 +24,21 @@ BASE    := -std=c11 -D_GNU_SOURCE -Iinclude -Icore $(PC_CFLAGS) $(WARN) \
            -fvisibility=hidden -MMD -MP
 
 FLAVOUR ?= release
+# BUILD_ROOT (relative) lets two checkouts' worth of work build side by side
+# in one tree without racing on the same objects (make BUILD_ROOT=build-x).
+BUILD_ROOT ?= build
 ifeq ($(FLAVOUR),release)
   OPT := -O2 -g -DNDEBUG
-  OUT := build
+  OUT := $(BUILD_ROOT)
 endif
 ifeq ($(FLAVOUR),debug)
   OPT := -O0 -g
-  OUT := build/debug
+  OUT := $(BUILD_ROOT)/debug
 endif
 ifeq ($(FLAVOUR),san)
   OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
          -fno-sanitize-recover=undefined
-  OUT := build/san
+  OUT := $(BUILD_ROOT)/san
 endif
 CFLAGS  ?=
 CFLAGS  += $(BASE) $(OPT)
@@ -135,6 +139,6 @@ lint:
 	  --std=c11 --inline-suppr -Iinclude -Icore core
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD_ROOT)
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD_ROOT) -name '*.d' 2>/dev/null)

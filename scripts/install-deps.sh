@@ -17,6 +17,9 @@ PKGS=(
   libcsv-dev          # CSV parsing (imports, plugins)
   libcurl4-openssl-dev # downloads in plugins
   libsqlite3-dev      # the benchmark's reference database
+  libhttp-parser-dev  # HTTP/1.1 request parsing in the daemon
+  libzip-dev          # zip members (xlsx, INSEE archives) in plugins
+  libexpat1-dev       # xlsx sheet XML in plugins
   python3             # small data-conversion scripts
   curl                # integration scripts
   cppcheck            # make lint (part of make test)
