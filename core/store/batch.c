@@ -282,6 +282,11 @@ typedef struct apply_ctx {
 	uint32_t *terr_rank;
 	uint32_t vintage;
 	bool defs_changed;
+	/* Indicators with a new or revised point, in id order (the points
+	 * are sorted by indicator): recorded in the vintage so a daemon can
+	 * tell its subscribers what changed. */
+	uint32_t *touched;
+	size_t ntouched;
 	const struct res_point *dup; /* a point put twice, differently */
 	vg_commit_info info;
 } apply_ctx;
@@ -598,6 +603,16 @@ static int write_points(apply_ctx *a, res_point *rp, size_t n)
 		if ((rc = mdb_cursor_put(cur, &k, &v, 0)))
 			break;
 		p->write = 1;
+		if (!a->ntouched || a->touched[a->ntouched - 1] != p->ind) {
+			uint32_t *nt = realloc(a->touched, (a->ntouched + 1) *
+							     sizeof(*nt));
+			if (!nt) {
+				rc = ENOMEM;
+				break;
+			}
+			a->touched = nt;
+			a->touched[a->ntouched++] = p->ind;
+		}
 		rc = 0;
 	}
 	mdb_cursor_close(cur);
@@ -765,6 +780,12 @@ static int write_vintage(apply_ctx *a)
 	cJSON_AddNumberToObject(o, "changed", (double)a->info.points_changed);
 	cJSON_AddNumberToObject(o, "unchanged",
 				(double)a->info.points_unchanged);
+	cJSON *inds = cJSON_AddArrayToObject(o, "indicators");
+	for (size_t i = 0; inds && i < a->ntouched; i++)
+		if (a->touched[i] < a->dict.ninds)
+			cJSON_AddItemToArray(
+				inds, cJSON_CreateString(
+					      a->dict.inds[a->touched[i]].code));
 	char *s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (!s)
@@ -899,6 +920,7 @@ int vg_batch_commit(vg_batch *b, vg_commit_info *info, vg_error *err)
 		free(a.terr_ids);
 		free(a.terr_level);
 		free(a.terr_rank);
+		free(a.touched);
 		if (rc == MDB_MAP_FULL && attempt < 40) {
 			if ((code = vg__grow_map(s, err)))
 				break;

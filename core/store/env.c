@@ -378,3 +378,36 @@ int vg_store_stat_get(vg_store *s, vg_store_stat *out, vg_error *err)
 		out->file_size = (uint64_t)st.st_size;
 	return 0;
 }
+
+int vg_store_backup(vg_store *s, const char *dir, vg_error *err)
+{
+	char path[4096];
+	struct stat st;
+	if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
+	    (int)sizeof(path))
+		return vg_error_set(err, VG_EINVAL, "backup path too long");
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+		return vg_error_set(err, VG_ENOTFOUND,
+				    "backup directory %s does not exist", dir);
+	if (stat(path, &st) == 0)
+		return vg_error_set(err, VG_EEXIST,
+				    "%s already holds a backup (data.mdb): "
+				    "choose an empty directory", dir);
+	/* mdb_env_copy2 opens its own read transaction: hold the read side
+	 * of our lock so a map resize cannot happen underneath. */
+	pthread_rwlock_rdlock(&s->lock);
+	int rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+	pthread_rwlock_unlock(&s->lock);
+	if (rc == ENOSPC || rc == EDQUOT) {
+		unlink(path);
+		return vg_error_set(err, VG_EFULL,
+				    "backup to %s: disk full (the partial copy "
+				    "was removed)", dir);
+	}
+	if (rc) {
+		unlink(path);
+		return vg_error_set(err, VG_EIO, "backup to %s failed: %s", dir,
+				    mdb_strerror(rc));
+	}
+	return 0;
+}

@@ -497,3 +497,43 @@ size_t vg_read_territory_parents(vg_read *r, uint32_t terr, uint32_t *out)
 	memcpy(out, e->parents, e->nparents * sizeof(uint32_t));
 	return e->nparents;
 }
+
+uint32_t vg_read_last_vintage(vg_read *r)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint32_t id = 0;
+	if (mdb_cursor_open(r->txn, r->s->vint, &c))
+		return 0;
+	if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 4)
+		id = vg__get_be32(k.mv_data);
+	mdb_cursor_close(c);
+	return id;
+}
+
+int vg_read_vintage_indicators(vg_read *r, uint32_t id, vg_id_cb cb, void *ud)
+{
+	MDB_val v;
+	int rc = get_record(r, r->s->vint, id, &v);
+	if (rc == MDB_NOTFOUND)
+		return VG_ENOTFOUND;
+	if (rc)
+		return vg__mdb_err(r->s, rc, "cannot read a vintage", NULL);
+	cJSON *o = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+	if (!o)
+		return VG_ESTORE;
+	const cJSON *inds = cJSON_GetObjectItemCaseSensitive(o, "indicators"),
+		    *it;
+	rc = 0;
+	cJSON_ArrayForEach(it, inds)
+	{
+		uint32_t iid;
+		if (!cJSON_IsString(it) ||
+		    vg_read_indicator_id(r, it->valuestring, &iid, NULL))
+			continue; /* an indicator since removed */
+		if ((rc = cb(ud, iid)))
+			break;
+	}
+	cJSON_Delete(o);
+	return rc;
+}

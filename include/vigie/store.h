@@ -303,4 +303,20 @@ int vg_read_history(vg_read *r, uint32_t ind, uint32_t terr, vg_period period,
 
 int vg_read_vintage(vg_read *r, uint32_t id, vg_vintage *out, vg_error *err);
 
+/* The newest vintage id (0 when nothing was ever committed). */
+uint32_t vg_read_last_vintage(vg_read *r);
+
+/* The indicators a vintage wrote new or revised points for (ids, in id
+ * order); vintages recorded before this was kept list none. */
+int vg_read_vintage_indicators(vg_read *r, uint32_t id, vg_id_cb cb,
+			       void *ud);
+
+/* ---- operations ------------------------------------------------------ */
+
+/* A consistent copy of the store, taken while readers and writers go on
+ * (LMDB's copy runs in a read transaction), compacted (free pages
+ * dropped). `dir` must exist and hold no data.mdb: an existing backup is
+ * never overwritten (VG_EEXIST). */
+int vg_store_backup(vg_store *s, const char *dir, vg_error *err);
+
 #endif

@@ -1,0 +1,1262 @@
+/* The operations of protocol v1: one handler per op and the table that
+ * describes them. Handlers read their (already type-checked) arguments
+ * from req->args, open one read transaction, and build req->result.
+ * Numbers that are NaN or missing are written as null beside a status. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "api/api_int.h"
+#include "vigie/common.h"
+#include "vigie/io.h"
+#include "vigie/query.h"
+
+/* ---- arguments ---------------------------------------------------------- */
+
+static const char *sarg(const vg_api_req *q, const char *name)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(q->args, name);
+	return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+static bool iarg(const vg_api_req *q, const char *name, int64_t *v)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(q->args, name);
+	if (!cJSON_IsNumber(it))
+		return false;
+	*v = (int64_t)it->valuedouble;
+	return true;
+}
+
+int vg__api_fail(vg_api_req *q, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(q->emsg, sizeof(q->emsg), fmt, ap);
+	va_end(ap);
+	q->ecode = code;
+	return -1;
+}
+
+/* A store error: the message is the store's. */
+static int store_fail(vg_api_req *q, const vg_error *e)
+{
+	const char *code = "storage";
+	if (e->code == VG_ENOTFOUND)
+		code = "not_found";
+	else if (e->code == VG_EINVAL || e->code == VG_EPERIOD ||
+		 e->code == VG_EPARSE)
+		code = "bad_argument";
+	else if (e->code == VG_ENOMEM)
+		code = "internal";
+	char buf[600];
+	return vg__api_fail(q, code, "%s", vg_error_format(e, buf, sizeof(buf)));
+}
+
+static int get_ind(vg_api_req *q, vg_read *r, uint32_t *id, int *decimals)
+{
+	const char *code = sarg(q, "indicator");
+	if (vg_read_indicator_id(r, code, id, NULL))
+		return vg__api_fail(q, "unknown_indicator",
+				    "indicator: no indicator '%s' (see op "
+				    "\"indicators\")",
+				    code);
+	if (decimals) {
+		vg_indicator m;
+		*decimals = vg_read_indicator(r, *id, &m, NULL) ? -1
+								: m.decimals;
+	}
+	return 0;
+}
+
+/* An optional territory argument: 0 when absent. */
+static int get_terr(vg_api_req *q, vg_read *r, const char *name, uint32_t *id)
+{
+	const char *code = sarg(q, name);
+	*id = 0;
+	if (!code)
+		return 0;
+	char canon[VG_CODE_MAX];
+	if (vg_territory_code_canon(NULL, code, canon, NULL, NULL))
+		return vg__api_fail(q, "bad_argument",
+				    "%s: '%s' is not a territory code (level:code, "
+				    "e.g. com:85146, dep:2A, fr)",
+				    name, code);
+	if (vg_read_territory_id(r, canon, id, NULL))
+		return vg__api_fail(q, "unknown_territory",
+				    "%s: no territory '%s'", name, code);
+	return 0;
+}
+
+static int get_period(vg_api_req *q, const char *name, vg_period *p)
+{
+	const char *s = sarg(q, name);
+	*p = 0;
+	if (!s)
+		return 0;
+	if (vg_period_parse(s, strlen(s), p))
+		return vg__api_fail(q, "bad_argument",
+				    "%s: '%s' is not a period (2024, 2024-Q1, "
+				    "2024-03, 2024-03-15)",
+				    name, s);
+	return 0;
+}
+
+static int get_as_of(vg_api_req *q, int64_t *t)
+{
+	const char *s = sarg(q, "as_of");
+	*t = VG_LATEST;
+	if (s && vg_time_parse(s, t))
+		return vg__api_fail(q, "bad_argument",
+				    "as_of: '%s' is not a date (2024-05-01) or "
+				    "a UTC date-time (2024-05-01T12:00:00Z)",
+				    s);
+	return 0;
+}
+
+static int get_level(vg_api_req *q, vg_read *r, const char *name,
+		     const char *dflt, uint16_t *lv)
+{
+	const char *s = sarg(q, name);
+	if (!s)
+		s = dflt;
+	if (vg_read_level_id(r, s, lv, NULL))
+		return vg__api_fail(q, "unknown_level",
+				    "%s: no level '%s' (levels are com, arm, "
+				    "epci, dep, reg, fr and those of custom "
+				    "perimeters)",
+				    name, s);
+	return 0;
+}
+
+typedef struct page {
+	size_t offset, limit, seen;
+} page;
+
+static int get_page(vg_api_req *q, page *pg)
+{
+	int64_t v;
+	pg->offset = 0;
+	pg->limit = VG_API_LIMIT_DEFAULT;
+	pg->seen = 0;
+	if (iarg(q, "offset", &v)) {
+		if (v < 0)
+			return vg__api_fail(q, "bad_argument",
+					    "offset: must be >= 0, got %lld",
+					    (long long)v);
+		pg->offset = (size_t)v;
+	}
+	if (iarg(q, "limit", &v)) {
+		if (v < 1 || v > VG_API_LIMIT_MAX)
+			return vg__api_fail(q, "bad_argument",
+					    "limit: must be between 1 and %d, "
+					    "got %lld",
+					    VG_API_LIMIT_MAX, (long long)v);
+		pg->limit = (size_t)v;
+	}
+	return 0;
+}
+
+/* True when the row numbered pg->seen (then counted) is on the page. */
+static bool page_take(page *pg)
+{
+	size_t i = pg->seen++;
+	return i >= pg->offset && i - pg->offset < pg->limit;
+}
+
+static void page_result(cJSON *res, const page *pg)
+{
+	cJSON_AddNumberToObject(res, "total", (double)pg->seen);
+	cJSON_AddNumberToObject(res, "offset", (double)pg->offset);
+	if (pg->offset + pg->limit < pg->seen)
+		cJSON_AddNumberToObject(res, "next_offset",
+					(double)(pg->offset + pg->limit));
+	else
+		cJSON_AddNullToObject(res, "next_offset");
+}
+
+/* ---- JSON helpers --------------------------------------------------------- */
+
+static void add_num(cJSON *o, const char *k, double v)
+{
+	if (isnan(v) || isinf(v))
+		cJSON_AddNullToObject(o, k);
+	else
+		cJSON_AddNumberToObject(o, k, v);
+}
+
+static void add_str_or_null(cJSON *o, const char *k, const char *s)
+{
+	if (s && *s)
+		cJSON_AddStringToObject(o, k, s);
+	else
+		cJSON_AddNullToObject(o, k);
+}
+
+static void add_period(cJSON *o, const char *k, vg_period p)
+{
+	char ps[VG_PERIOD_STRLEN];
+	vg_period_format(p, ps, sizeof(ps));
+	cJSON_AddStringToObject(o, k, ps);
+}
+
+static cJSON *new_result(vg_api_req *q, cJSON **rows)
+{
+	q->result = cJSON_CreateObject();
+	*rows = cJSON_AddArrayToObject(q->result, "rows");
+	return q->result;
+}
+
+static void echo_args(vg_api_req *q, const char *const *names)
+{
+	for (; *names; names++) {
+		const cJSON *it =
+			cJSON_GetObjectItemCaseSensitive(q->args, *names);
+		if (it)
+			cJSON_AddItemToObject(q->result, *names,
+					      cJSON_Duplicate(it, true));
+	}
+}
+
+/* ---- ping, stats, indicators, territories ------------------------------- */
+
+static int op_ping(vg_api_req *q)
+{
+	q->result = cJSON_CreateObject();
+	cJSON_AddStringToObject(q->result, "pong", "vigie");
+	cJSON_AddNumberToObject(q->result, "protocol", VG_API_VERSION);
+	return 0;
+}
+
+static int op_stats(vg_api_req *q)
+{
+	vg_store_stat st;
+	vg_error e = { 0 };
+	if (vg_store_stat_get(q->store, &st, &e))
+		return store_fail(q, &e);
+	cJSON *rows;
+	new_result(q, &rows);
+	cJSON *so = cJSON_AddObjectToObject(q->result, "store");
+	struct {
+		const char *k;
+		uint64_t v;
+	} kv[] = {
+		{ "indicators", st.indicators }, { "territories", st.territories },
+		{ "points", st.points },	 { "revisions", st.history },
+		{ "blocks", st.blocks },	 { "vintages", st.vintages },
+		{ "map_size", st.map_size },	 { "used_bytes", st.used },
+		{ "file_bytes", st.file_size },	 { "map_grows", st.map_grows },
+	};
+	for (size_t i = 0; i < VG_ARRAY_LEN(kv); i++) {
+		cJSON_AddNumberToObject(so, kv[i].k, (double)kv[i].v);
+		cJSON *row = cJSON_CreateObject();
+		cJSON_AddStringToObject(row, "key", kv[i].k);
+		cJSON_AddNumberToObject(row, "value", (double)kv[i].v);
+		cJSON_AddItemToArray(rows, row);
+	}
+	if (q->hooks && q->hooks->stats) {
+		cJSON *srv = q->hooks->stats(q->hooks->ud);
+		if (srv)
+			cJSON_AddItemToObject(q->result, "server", srv);
+	}
+	return 0;
+}
+
+typedef struct list_ctx {
+	vg_api_req *q;
+	vg_read *r;
+	cJSON *rows;
+	page pg;
+	uint32_t within;
+	int decimals;
+	const cJSON *only; /* territories: the codes asked for, or NULL */
+} list_ctx;
+
+static int indicator_row(void *ud, uint32_t id)
+{
+	list_ctx *x = ud;
+	vg_indicator *m = malloc(sizeof(*m));
+	if (!m || vg_read_indicator(x->r, id, m, NULL)) {
+		free(m);
+		return VG_ESTORE;
+	}
+	char agg[200];
+	vg_agg_format(&m->agg, agg, sizeof(agg));
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "code", m->code);
+	cJSON_AddStringToObject(o, "label", m->label);
+	cJSON_AddStringToObject(o, "unit", m->unit);
+	cJSON_AddStringToObject(o, "periodicity",
+				vg_periodicity_name(m->periodicity));
+	cJSON_AddStringToObject(o, "aggregate", agg);
+	if (m->decimals >= 0)
+		cJSON_AddNumberToObject(o, "decimals", m->decimals);
+	else
+		cJSON_AddNullToObject(o, "decimals");
+	cJSON_AddStringToObject(o, "source", m->source);
+	cJSON_AddStringToObject(o, "licence", m->licence);
+	cJSON_AddStringToObject(o, "description", m->description);
+	cJSON_AddItemToArray(x->rows, o);
+	free(m);
+	return 0;
+}
+
+static int op_indicators(vg_api_req *q)
+{
+	vg_read *r;
+	vg_error e = { 0 };
+	if (vg_read_begin(q->store, &r, &e))
+		return store_fail(q, &e);
+	list_ctx x = { .q = q, .r = r };
+	new_result(q, &x.rows);
+	int rc = vg_read_indicators(r, indicator_row, &x);
+	vg_read_end(r);
+	if (rc)
+		return vg__api_fail(q, "storage", "cannot list indicators: %s",
+				    vg_strerror(rc));
+	return 0;
+}
+
+static cJSON *territory_obj(vg_read *r, const vg_territory *t)
+{
+	cJSON *o = cJSON_CreateObject();
+	char parents[VG_MAX_PARENTS * VG_CODE_MAX] = "";
+	for (size_t i = 0; i < t->nparents; i++) {
+		if (i)
+			strcat(parents, ",");
+		strcat(parents, t->parents[i]);
+	}
+	(void)r;
+	cJSON_AddStringToObject(o, "code", t->code);
+	cJSON_AddStringToObject(o, "level", t->level);
+	cJSON_AddStringToObject(o, "name", t->name);
+	cJSON_AddStringToObject(o, "parent_codes", parents);
+	cJSON_AddNumberToObject(o, "members", (double)t->nmembers);
+	return o;
+}
+
+static int territory_row(void *ud, uint32_t id)
+{
+	list_ctx *x = ud;
+	if (x->within && !vg_read_territory_within(x->r, id, x->within))
+		return 0;
+	if (!page_take(&x->pg))
+		return 0;
+	vg_territory t;
+	if (vg_read_territory(x->r, id, &t, NULL))
+		return VG_ESTORE;
+	cJSON_AddItemToArray(x->rows, territory_obj(x->r, &t));
+	vg_territory_clear(&t);
+	return 0;
+}
+
+static int search_territories(list_ctx *x, const char *search,
+			      const char *level)
+{
+	(void)search;
+	(void)level;
+	return vg__api_fail(x->q, "unavailable",
+			    "search: name search is not in this build");
+}
+
+static int op_territories(vg_api_req *q)
+{
+	vg_read *r;
+	vg_error e = { 0 };
+	list_ctx x = { .q = q };
+	if (get_page(q, &x.pg))
+		return -1;
+	if (vg_read_begin(q->store, &r, &e))
+		return store_fail(q, &e);
+	x.r = r;
+	const char *level = sarg(q, "level");
+	uint16_t lv;
+	if (get_terr(q, r, "within", &x.within) ||
+	    (level && get_level(q, r, "level", NULL, &lv))) {
+		vg_read_end(r);
+		return -1;
+	}
+	new_result(q, &x.rows);
+	const char *search = sarg(q, "search");
+	int rc = search ? search_territories(&x, search, level)
+			: vg_read_territories(r, level, territory_row, &x);
+	vg_read_end(r);
+	if (rc)
+		return q->ecode ? -1
+				: vg__api_fail(q, "storage",
+					       "cannot list territories: %s",
+					       vg_strerror(rc));
+	page_result(q->result, &x.pg);
+	return 0;
+}
+
+/* ---- series, history, slice --------------------------------------------- */
+
+typedef struct pt_ctx {
+	vg_read *r;
+	cJSON *rows;
+	page pg;
+	bool paged;
+} pt_ctx;
+
+static int point_row(void *ud, const vg_point *p)
+{
+	pt_ctx *x = ud;
+	if (x->paged && !page_take(&x->pg))
+		return 0;
+	cJSON *o = cJSON_CreateObject();
+	vg_vintage v;
+	add_period(o, "period", p->period);
+	add_num(o, "value", p->value);
+	cJSON_AddStringToObject(o, "status", vg_status_name(p->status));
+	cJSON_AddNumberToObject(o, "vintage", p->vintage);
+	char when[32] = "";
+	if (!vg_read_vintage(x->r, p->vintage, &v, NULL))
+		vg_time_format(v.time, when, sizeof(when));
+	add_str_or_null(o, "published", when);
+	cJSON_AddItemToArray(x->rows, o);
+	return 0;
+}
+
+static int begin_point(vg_api_req *q, vg_read **r, uint32_t *ind,
+		       uint32_t *terr, int *dec)
+{
+	vg_error e = { 0 };
+	if (vg_read_begin(q->store, r, &e))
+		return store_fail(q, &e);
+	if (get_ind(q, *r, ind, dec) || get_terr(q, *r, "territory", terr)) {
+		vg_read_end(*r);
+		return -1;
+	}
+	return 0;
+}
+
+static void add_decimals(cJSON *res, int dec)
+{
+	if (dec >= 0)
+		cJSON_AddNumberToObject(res, "decimals", dec);
+	else
+		cJSON_AddNullToObject(res, "decimals");
+}
+
+static int op_series(vg_api_req *q)
+{
+	vg_period from, to;
+	int64_t as_of;
+	if (get_period(q, "from", &from) || get_period(q, "to", &to) ||
+	    get_as_of(q, &as_of))
+		return -1;
+	vg_read *r;
+	uint32_t ind, terr;
+	int dec;
+	if (begin_point(q, &r, &ind, &terr, &dec))
+		return -1;
+	pt_ctx x = { .r = r };
+	new_result(q, &x.rows);
+	static const char *const echo[] = { "indicator", "territory", NULL };
+	echo_args(q, echo);
+	add_decimals(q->result, dec);
+	int rc = vg_read_series(r, ind, terr, from, to, as_of, point_row, &x);
+	vg_read_end(r);
+	if (rc)
+		return vg__api_fail(q, "storage", "cannot read the series: %s",
+				    vg_strerror(rc));
+	return 0;
+}
+
+static int op_history(vg_api_req *q)
+{
+	vg_period period;
+	if (get_period(q, "period", &period))
+		return -1;
+	vg_read *r;
+	uint32_t ind, terr;
+	int dec;
+	if (begin_point(q, &r, &ind, &terr, &dec))
+		return -1;
+	pt_ctx x = { .r = r };
+	new_result(q, &x.rows);
+	static const char *const echo[] = { "indicator", "territory", "period",
+					    NULL };
+	echo_args(q, echo);
+	add_decimals(q->result, dec);
+	int rc = vg_read_history(r, ind, terr, period, point_row, &x);
+	vg_point cur;
+	if (!rc && !vg_read_point(r, ind, terr, period, VG_LATEST, &cur))
+		rc = point_row(&x, &cur);
+	vg_read_end(r);
+	if (rc)
+		return vg__api_fail(q, "storage", "cannot read the history: %s",
+				    vg_strerror(rc));
+	return 0;
+}
+
+static int slice_row(void *ud, const vg_point *p)
+{
+	list_ctx *x = ud;
+	if (!page_take(&x->pg))
+		return 0;
+	const char *code = vg_read_territory_code(x->r, p->terr);
+	vg_territory t;
+	if (vg_read_territory(x->r, p->terr, &t, NULL))
+		return VG_ESTORE;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "territory", code ? code : t.code);
+	cJSON_AddStringToObject(o, "name", t.name);
+	add_num(o, "value", p->value);
+	cJSON_AddStringToObject(o, "status", vg_status_name(p->status));
+	cJSON_AddItemToArray(x->rows, o);
+	vg_territory_clear(&t);
+	return 0;
+}
+
+static int op_slice(vg_api_req *q)
+{
+	vg_period period;
+	int64_t as_of;
+	list_ctx x = { .q = q };
+	if (get_period(q, "period", &period) || get_as_of(q, &as_of) ||
+	    get_page(q, &x.pg))
+		return -1;
+	vg_read *r;
+	vg_error e = { 0 };
+	if (vg_read_begin(q->store, &r, &e))
+		return store_fail(q, &e);
+	x.r = r;
+	uint32_t ind;
+	uint16_t level;
+	if (get_ind(q, r, &ind, &x.decimals) ||
+	    get_terr(q, r, "within", &x.within) ||
+	    get_level(q, r, "level", NULL, &level)) {
+		vg_read_end(r);
+		return -1;
+	}
+	new_result(q, &x.rows);
+	static const char *const echo[] = { "indicator", "level", "period",
+					    "within", NULL };
+	echo_args(q, echo);
+	add_decimals(q->result, x.decimals);
+	int rc = vg_read_slice(r, ind, period, level, x.within, as_of,
+			       slice_row, &x);
+	vg_read_end(r);
+	if (rc)
+		return vg__api_fail(q, "storage", "cannot read the slice: %s",
+				    vg_strerror(rc));
+	page_result(q->result, &x.pg);
+	return 0;
+}
+
+/* ---- aggregate, compare, rank, profile, disparities ---------------------- */
+
+static const char *coverage_name(const vg_agg_value *v)
+{
+	if (v->source != VG_SOURCE_COMPUTED)
+		return NULL;
+	return v->cov.partial ? "partial" : "complete";
+}
+
+/* The columns every aggregated value carries. */
+static void agg_fields(cJSON *o, const vg_agg_value *v)
+{
+	add_num(o, "value", v->value);
+	cJSON_AddStringToObject(o, "status", vg_status_name(v->status));
+	cJSON_AddStringToObject(o, "source", vg_value_source_name(v->source));
+	bool computed = v->source == VG_SOURCE_COMPUTED;
+	if (computed) {
+		cJSON_AddNumberToObject(o, "members", v->cov.members);
+		cJSON_AddNumberToObject(o, "with_data", v->cov.with_data);
+		cJSON_AddNumberToObject(o, "suppressed", v->cov.suppressed);
+	} else {
+		cJSON_AddNullToObject(o, "members");
+		cJSON_AddNullToObject(o, "with_data");
+		cJSON_AddNullToObject(o, "suppressed");
+	}
+	if (computed && !isnan(v->cov.weight_total) && v->cov.weight_total > 0)
+		cJSON_AddNumberToObject(o, "weight_covered_pct",
+					100 * v->cov.weight_covered /
+						v->cov.weight_total);
+	else
+		cJSON_AddNullToObject(o, "weight_covered_pct");
+	add_str_or_null(o, "coverage", coverage_name(v));
+}
+
+static void terr_fields(cJSON *o, vg_read *r, uint32_t id)
+{
+	vg_territory t;
+	const char *code = vg_read_territory_code(r, id);
+	cJSON_AddStringToObject(o, "territory", code ? code : "");
+	if (!vg_read_territory(r, id, &t, NULL)) {
+		cJSON_AddStringToObject(o, "name", t.name);
+		vg_territory_clear(&t);
+	} else {
+		cJSON_AddNullToObject(o, "name");
+	}
+}
+
+typedef struct agg_q {
+	vg_api_req *q;
+	vg_read *r;
+	vg_agg_ctx *ac;
+	cJSON *rows;
+	page pg;
+	int decimals;
+	uint32_t terr, within;
+	double target; /* compare/profile: the first row's value */
+} agg_q;
+
+/* Shared start of the value queries: read, indicator, period, as_of and
+ * the aggregation context. */
+static int begin_agg(vg_api_req *q, agg_q *a)
+{
+	vg_period period;
+	int64_t as_of;
+	vg_error e = { 0 };
+	if (get_period(q, "period", &period) || get_as_of(q, &as_of))
+		return -1;
+	a->q = q;
+	a->target = NAN;
+	if (vg_read_begin(q->store, &a->r, &e))
+		return store_fail(q, &e);
+	uint32_t ind;
+	if (get_ind(q, a->r, &ind, &a->decimals) ||
+	    get_terr(q, a->r, "territory", &a->terr) ||
+	    get_terr(q, a->r, "within", &a->within))
+		goto fail;
+	if (vg_agg_ctx_new(a->r, ind, period, as_of, &a->ac, &e)) {
+		store_fail(q, &e);
+		goto fail;
+	}
+	cJSON *rows;
+	new_result(q, &rows);
+	a->rows = rows;
+	static const char *const echo[] = { "indicator", "period", "territory",
+					    "level", "within", NULL };
+	echo_args(q, echo);
+	add_decimals(q->result, a->decimals);
+	return 0;
+fail:
+	vg_read_end(a->r);
+	return -1;
+}
+
+static int end_agg(agg_q *a, int rc, const vg_error *e)
+{
+	vg_agg_ctx_free(a->ac);
+	vg_read_end(a->r);
+	if (rc && !a->q->ecode)
+		return e && e->code ? store_fail(a->q, e)
+				    : vg__api_fail(a->q, "internal", "%s",
+						   vg_strerror(rc));
+	return rc ? -1 : 0;
+}
+
+static int agg_row(void *ud, const vg_agg_value *v)
+{
+	agg_q *a = ud;
+	if (!page_take(&a->pg))
+		return 0;
+	cJSON *o = cJSON_CreateObject();
+	terr_fields(o, a->r, v->terr);
+	agg_fields(o, v);
+	cJSON_AddItemToArray(a->rows, o);
+	return 0;
+}
+
+static int op_aggregate(vg_api_req *q)
+{
+	agg_q a = { 0 };
+	const char *level = sarg(q, "level");
+	const char *terr = sarg(q, "territory");
+	if (!level == !terr)
+		return vg__api_fail(q, "bad_argument",
+				    "give either level (all territories of a "
+				    "level, optionally within a territory) or "
+				    "territory (one target), not %s",
+				    level ? "both" : "neither");
+	if (terr && cJSON_GetObjectItemCaseSensitive(q->args, "within"))
+		return vg__api_fail(q, "bad_argument",
+				    "within: only with level");
+	if (get_page(q, &a.pg) || begin_agg(q, &a))
+		return -1;
+	vg_error e = { 0 };
+	int rc;
+	if (terr) {
+		vg_agg_value v;
+		rc = vg_agg_value_at(a.ac, a.terr, &v, &e);
+		if (!rc)
+			rc = agg_row(&a, &v);
+	} else {
+		uint16_t lv;
+		rc = get_level(q, a.r, "level", NULL, &lv);
+		if (!rc)
+			rc = vg_aggregate_level(a.ac, lv, a.within, agg_row, &a,
+						&e);
+	}
+	if (!rc)
+		page_result(q->result, &a.pg);
+	return end_agg(&a, rc, &e);
+}
+
+static void gap_fields(cJSON *o, double target, double v, int depth)
+{
+	if (depth > 0 && !isnan(v) && !isnan(target)) {
+		cJSON_AddNumberToObject(o, "gap", target - v);
+		add_num(o, "ratio", v != 0 ? target / v : NAN);
+	} else {
+		cJSON_AddNullToObject(o, "gap");
+		cJSON_AddNullToObject(o, "ratio");
+	}
+}
+
+static int compare_row(void *ud, const vg_agg_value *v, int depth)
+{
+	agg_q *a = ud;
+	if (depth == 0)
+		a->target = v->value;
+	cJSON *o = cJSON_CreateObject();
+	terr_fields(o, a->r, v->terr);
+	cJSON_AddNumberToObject(o, "depth", depth);
+	agg_fields(o, v);
+	gap_fields(o, a->target, v->value, depth);
+	cJSON_AddItemToArray(a->rows, o);
+	return 0;
+}
+
+static int op_compare(vg_api_req *q)
+{
+	agg_q a = { 0 };
+	if (begin_agg(q, &a))
+		return -1;
+	vg_error e = { 0 };
+	int rc = vg_compare(a.ac, a.terr, compare_row, &a, &e);
+	return end_agg(&a, rc, &e);
+}
+
+static int op_rank(vg_api_req *q)
+{
+	agg_q a = { 0 };
+	if (begin_agg(q, &a))
+		return -1;
+	vg_error e = { 0 };
+	vg_rank rk;
+	int rc = vg_rank_of(a.ac, a.terr, a.within, &rk, &e);
+	if (!rc) {
+		cJSON *o = cJSON_CreateObject();
+		terr_fields(o, a.r, a.terr);
+		const char *in = a.within ? vg_read_territory_code(a.r, a.within)
+					  : NULL;
+		add_str_or_null(o, "within", in);
+		add_num(o, "value", rk.value.value);
+		cJSON_AddStringToObject(o, "status",
+					vg_status_name(rk.value.status));
+		if (rk.position) {
+			cJSON_AddNumberToObject(o, "position", rk.position);
+			cJSON_AddNumberToObject(o, "percentile", rk.percentile);
+		} else {
+			cJSON_AddNullToObject(o, "position");
+			cJSON_AddNullToObject(o, "percentile");
+		}
+		cJSON_AddNumberToObject(o, "count", rk.count);
+		cJSON_AddItemToArray(a.rows, o);
+	}
+	return end_agg(&a, rc, &e);
+}
+
+static int op_disparities(vg_api_req *q)
+{
+	agg_q a = { 0 };
+	if (begin_agg(q, &a))
+		return -1;
+	vg_error e = { 0 };
+	vg_disparity d;
+	uint16_t lv;
+	int rc = get_level(q, a.r, "level", "com", &lv);
+	if (!rc)
+		rc = vg_disparity_of(a.ac, a.terr, lv, &d, &e);
+	if (!rc) {
+		cJSON *o = cJSON_CreateObject();
+		terr_fields(o, a.r, a.terr);
+		cJSON_AddStringToObject(o, "level", vg_read_level_name(a.r, lv));
+		cJSON_AddNumberToObject(o, "count", d.count);
+		cJSON_AddNumberToObject(o, "with_data", d.with_data);
+		add_num(o, "min", d.min);
+		add_num(o, "q1", d.q1);
+		add_num(o, "median", d.median);
+		add_num(o, "q3", d.q3);
+		add_num(o, "max", d.max);
+		add_num(o, "max_min_ratio", d.max_min_ratio);
+		add_str_or_null(o, "min_territory",
+				d.with_data ? vg_read_territory_code(a.r, d.min_terr)
+					    : NULL);
+		add_str_or_null(o, "max_territory",
+				d.with_data ? vg_read_territory_code(a.r, d.max_terr)
+					    : NULL);
+		cJSON_AddItemToArray(a.rows, o);
+	}
+	return end_agg(&a, rc, &e);
+}
+
+typedef struct prof_q {
+	vg_read *r;
+	cJSON *rows;
+	double target;
+} prof_q;
+
+static int profile_row(void *ud, uint32_t ind, const vg_agg_value *v,
+		       int depth)
+{
+	prof_q *x = ud;
+	vg_indicator *m = malloc(sizeof(*m));
+	if (!m || vg_read_indicator(x->r, ind, m, NULL)) {
+		free(m);
+		return VG_ESTORE;
+	}
+	if (depth == 0)
+		x->target = v->value;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "indicator", m->code);
+	cJSON_AddStringToObject(o, "label", m->label);
+	cJSON_AddStringToObject(o, "unit", m->unit);
+	if (m->decimals >= 0)
+		cJSON_AddNumberToObject(o, "decimals", m->decimals);
+	else
+		cJSON_AddNullToObject(o, "decimals");
+	terr_fields(o, x->r, v->terr);
+	cJSON_AddNumberToObject(o, "depth", depth);
+	agg_fields(o, v);
+	gap_fields(o, x->target, v->value, depth);
+	cJSON_AddItemToArray(x->rows, o);
+	free(m);
+	return 0;
+}
+
+static int op_profile(vg_api_req *q)
+{
+	vg_period period;
+	int64_t as_of;
+	vg_error e = { 0 };
+	if (get_period(q, "period", &period) || get_as_of(q, &as_of))
+		return -1;
+	prof_q x = { .target = NAN };
+	if (vg_read_begin(q->store, &x.r, &e))
+		return store_fail(q, &e);
+	uint32_t terr;
+	if (get_terr(q, x.r, "territory", &terr)) {
+		vg_read_end(x.r);
+		return -1;
+	}
+	new_result(q, &x.rows);
+	static const char *const echo[] = { "territory", "period", NULL };
+	echo_args(q, echo);
+	int rc = vg_profile(x.r, terr, period, as_of, profile_row, &x, &e);
+	vg_read_end(x.r);
+	if (rc)
+		return e.code ? store_fail(q, &e)
+			      : vg__api_fail(q, "internal", "%s",
+					     vg_strerror(rc));
+	return 0;
+}
+
+/* ---- daemon operations ---------------------------------------------------- */
+
+static int no_daemon(vg_api_req *q, const char *op)
+{
+	return vg__api_fail(q, "unavailable",
+			    "%s: needs the daemon (vigied); this is offline "
+			    "mode",
+			    op);
+}
+
+static int hook_result(vg_api_req *q, cJSON *res, const char *code)
+{
+	if (!res)
+		return vg__api_fail(q, code ? code : "internal", "%s",
+				    q->emsg[0] ? q->emsg : "failed");
+	q->result = res;
+	return 0;
+}
+
+static int op_plugins(vg_api_req *q)
+{
+	if (!q->hooks || !q->hooks->plugins)
+		return no_daemon(q, "plugins");
+	cJSON *res = cJSON_CreateObject();
+	cJSON *rows = q->hooks->plugins(q->hooks->ud);
+	cJSON_AddItemToObject(res, "rows", rows ? rows : cJSON_CreateArray());
+	q->result = res;
+	return 0;
+}
+
+static int op_jobs(vg_api_req *q)
+{
+	if (!q->hooks || !q->hooks->jobs)
+		return no_daemon(q, "jobs");
+	int64_t lim = 50;
+	if (iarg(q, "limit", &lim) && (lim < 1 || lim > 10000))
+		return vg__api_fail(q, "bad_argument",
+				    "limit: must be between 1 and 10000");
+	cJSON *res = cJSON_CreateObject();
+	cJSON *rows = q->hooks->jobs(q->hooks->ud, (size_t)lim);
+	cJSON_AddItemToObject(res, "rows", rows ? rows : cJSON_CreateArray());
+	q->result = res;
+	return 0;
+}
+
+static int op_run(vg_api_req *q)
+{
+	if (!q->hooks || !q->hooks->run)
+		return no_daemon(q, "run");
+	const char *code = NULL;
+	q->emsg[0] = '\0';
+	cJSON *res = q->hooks->run(q->hooks->ud, sarg(q, "plugin"),
+				   cJSON_GetObjectItemCaseSensitive(q->args,
+								    "config"),
+				   &code, q->emsg, sizeof(q->emsg));
+	return hook_result(q, res, code);
+}
+
+static int op_reload(vg_api_req *q)
+{
+	if (!q->hooks || !q->hooks->reload)
+		return no_daemon(q, "reload");
+	const char *code = NULL;
+	q->emsg[0] = '\0';
+	cJSON *res = q->hooks->reload(q->hooks->ud, &code, q->emsg,
+				      sizeof(q->emsg));
+	return hook_result(q, res, code);
+}
+
+/* A path argument that must stay inside the data directory: relative,
+ * no "..". Writes the full path into out. */
+static int data_path(vg_api_req *q, const char *arg, char *out, size_t n)
+{
+	const char *p = sarg(q, arg);
+	if (!q->data_dir)
+		return vg__api_fail(q, "unavailable", "%s: no data directory",
+				    arg);
+	if (!*p || p[0] == '/' || strstr(p, "..") || strchr(p, '\\'))
+		return vg__api_fail(q, "bad_argument",
+				    "%s: '%s' must be a relative path inside "
+				    "the data directory, without '..'",
+				    arg, p);
+	if (snprintf(out, n, "%s/%s", q->data_dir, p) >= (int)n)
+		return vg__api_fail(q, "bad_argument", "%s: path too long", arg);
+	return 0;
+}
+
+static int op_backup(vg_api_req *q)
+{
+	char dir[4096];
+	if (data_path(q, "path", dir, sizeof(dir)))
+		return -1;
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return vg__api_fail(q, "storage", "path: cannot create %s", dir);
+	vg_error e = { 0 };
+	if (vg_store_backup(q->store, dir, &e))
+		return e.code == VG_EEXIST
+			       ? vg__api_fail(q, "conflict", "%s", e.msg)
+			       : store_fail(q, &e);
+	struct stat st;
+	char f[4200];
+	snprintf(f, sizeof(f), "%s/data.mdb", dir);
+	q->result = cJSON_CreateObject();
+	cJSON_AddStringToObject(q->result, "path", dir);
+	cJSON_AddNumberToObject(q->result, "bytes",
+				stat(f, &st) ? 0 : (double)st.st_size);
+	return 0;
+}
+
+static int op_import(vg_api_req *q)
+{
+	const char *kind = sarg(q, "kind");
+	int (*fn)(vg_store *, const char *, const vg_import_opts *,
+		  vg_import_report *, vg_error *);
+	if (!strcmp(kind, "indicators"))
+		fn = vg_import_indicators;
+	else if (!strcmp(kind, "territories"))
+		fn = vg_import_territories;
+	else if (!strcmp(kind, "points"))
+		fn = vg_import_points;
+	else
+		return vg__api_fail(q, "bad_argument",
+				    "kind: '%s' is not indicators, territories "
+				    "or points",
+				    kind);
+	char path[4096];
+	if (data_path(q, "path", path, sizeof(path)))
+		return -1;
+	vg_import_opts io = { 0 };
+	const cJSON *sb = cJSON_GetObjectItemCaseSensitive(q->args, "skip_bad");
+	io.skip_bad = cJSON_IsTrue(sb);
+	vg_import_report *rep = calloc(1, sizeof(*rep));
+	if (!rep)
+		return vg__api_fail(q, "internal", "out of memory");
+	vg_error e = { 0 };
+	int rc = fn(q->store, path, &io, rep, &e);
+	if (rc) {
+		char buf[600];
+		size_t off = (size_t)snprintf(q->emsg, sizeof(q->emsg), "%s",
+					      vg_error_format(&e, buf,
+							      sizeof(buf)));
+		for (size_t i = 0; i < rep->nerrors && off < sizeof(q->emsg);
+		     i++)
+			off += (size_t)snprintf(
+				q->emsg + off, sizeof(q->emsg) - off, "; %s",
+				vg_error_format(&rep->errors[i], buf,
+						sizeof(buf)));
+		q->ecode = rc == VG_EBADROWS || rc == VG_EPARSE ||
+					   rc == VG_EINVAL
+				   ? "bad_input"
+			   : rc == VG_ENOTFOUND ? "not_found"
+						: "storage";
+		free(rep);
+		return -1;
+	}
+	q->result = cJSON_CreateObject();
+	cJSON_AddNumberToObject(q->result, "rows", (double)rep->rows);
+	cJSON_AddNumberToObject(q->result, "skipped", (double)rep->bad_rows);
+	cJSON_AddNumberToObject(q->result, "vintage", rep->commit.vintage);
+	cJSON_AddNumberToObject(q->result, "points_new",
+				(double)rep->commit.points_new);
+	cJSON_AddNumberToObject(q->result, "points_changed",
+				(double)rep->commit.points_changed);
+	cJSON_AddNumberToObject(q->result, "points_unchanged",
+				(double)rep->commit.points_unchanged);
+	free(rep);
+	return 0;
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+#define A_IND { "indicator", VG_ARG_STR, true, "indicator code" }
+#define A_TERR { "territory", VG_ARG_STR, true, "territory code (com:85146)" }
+#define A_PERIOD { "period", VG_ARG_STR, true, "2024, 2024-Q1, 2024-03..." }
+#define A_ASOF                                                               \
+	{ "as_of", VG_ARG_STR, false,                                        \
+	  "the data as published at that date (2024-05-01 or "               \
+	  "2024-05-01T12:00:00Z)" }
+#define A_WITHIN                                                             \
+	{ "within", VG_ARG_STR, false, "only territories within this one" }
+#define A_PAGE                                                               \
+	{ "offset", VG_ARG_INT, false, "rows to skip (paging)" },            \
+	{ "limit", VG_ARG_INT, false, "rows per answer (default 10000, at "  \
+				      "most 100000)" }
+#define A_END { NULL, 0, false, NULL }
+
+static const vg_api_arg args_none[] = { A_END };
+static const vg_api_arg args_territories[] = {
+	{ "level", VG_ARG_STR, false, "com, epci, dep, reg, fr..." },
+	A_WITHIN,
+	{ "search", VG_ARG_STR, false,
+	  "name search, accent- and case-insensitive (\"st etienne\")" },
+	A_PAGE,
+	A_END
+};
+static const vg_api_arg args_series[] = {
+	A_IND, A_TERR,
+	{ "from", VG_ARG_STR, false, "first period" },
+	{ "to", VG_ARG_STR, false, "last period" },
+	A_ASOF, A_END
+};
+static const vg_api_arg args_history[] = { A_IND, A_TERR, A_PERIOD, A_END };
+static const vg_api_arg args_slice[] = {
+	A_IND, { "level", VG_ARG_STR, true, "level of the territories" },
+	A_PERIOD, A_WITHIN, A_ASOF, A_PAGE, A_END
+};
+static const vg_api_arg args_aggregate[] = {
+	A_IND, A_PERIOD,
+	{ "level", VG_ARG_STR, false, "every territory of this level" },
+	A_WITHIN,
+	{ "territory", VG_ARG_STR, false, "one target instead of a level" },
+	A_ASOF, A_PAGE, A_END
+};
+static const vg_api_arg args_compare[] = { A_IND, A_TERR, A_PERIOD, A_ASOF,
+					   A_END };
+static const vg_api_arg args_rank[] = {
+	A_IND, A_TERR, A_PERIOD,
+	{ "within", VG_ARG_STR, false,
+	  "rank among the territories of its level within this one "
+	  "(default: all)" },
+	A_ASOF, A_END
+};
+static const vg_api_arg args_profile[] = { A_TERR, A_PERIOD, A_ASOF, A_END };
+static const vg_api_arg args_disparities[] = {
+	A_IND, A_TERR, A_PERIOD,
+	{ "level", VG_ARG_STR, false, "level of the units compared (com)" },
+	A_ASOF, A_END
+};
+static const vg_api_arg args_jobs[] = {
+	{ "limit", VG_ARG_INT, false, "newest jobs to list (50)" }, A_END
+};
+static const vg_api_arg args_run[] = {
+	{ "plugin", VG_ARG_STR, true, "plugin name" },
+	{ "config", VG_ARG_OBJ, false, "overrides of the plugin's config" },
+	A_END
+};
+static const vg_api_arg args_backup[] = {
+	{ "path", VG_ARG_STR, true,
+	  "directory for the copy, relative to the data directory" },
+	A_END
+};
+static const vg_api_arg args_import[] = {
+	{ "kind", VG_ARG_STR, true, "indicators, territories or points" },
+	{ "path", VG_ARG_STR, true, "file, relative to the data directory" },
+	{ "skip_bad", VG_ARG_BOOL, false,
+	  "import the good rows, report the bad ones" },
+	A_END
+};
+static const vg_api_arg args_subscribe[] = {
+	{ "indicators", VG_ARG_STRS, false,
+	  "indicator codes (default: every indicator)" },
+	A_END
+};
+
+#define C(n) { n, false }
+#define N(n) { n, true }
+#define C_END { NULL, false }
+static const vg_api_col cols_kv[] = { C("key"), N("value"), C_END };
+static const vg_api_col cols_ind[] = { C("code"), C("label"), C("unit"),
+				       C("periodicity"), C("aggregate"),
+				       N("decimals"), C("source"), C_END };
+static const vg_api_col cols_terr[] = { C("code"), C("level"), C("name"),
+					C("parent_codes"), N("members"),
+					C_END };
+static const vg_api_col cols_point[] = { C("period"), N("value"),
+					 C("status"), N("vintage"),
+					 C("published"), C_END };
+static const vg_api_col cols_slice[] = { C("territory"), C("name"),
+					 N("value"), C("status"), C_END };
+static const vg_api_col cols_agg[] = {
+	C("territory"), C("name"),	N("value"),    C("status"),
+	C("source"),	N("members"),	N("with_data"), N("suppressed"),
+	N("weight_covered_pct"),	C("coverage"), C_END
+};
+static const vg_api_col cols_cmp[] = {
+	C("territory"), C("name"),     N("depth"), N("value"), C("status"),
+	C("source"),	C("coverage"), N("gap"),   N("ratio"), C_END
+};
+static const vg_api_col cols_rank[] = { C("territory"), C("within"),
+					N("value"),	N("position"),
+					N("count"),	N("percentile"),
+					C_END };
+static const vg_api_col cols_prof[] = {
+	C("indicator"), C("label"),  C("unit"),	  C("territory"),
+	N("depth"),	N("value"),  C("status"), C("source"),
+	C("coverage"),	N("gap"),    C_END
+};
+static const vg_api_col cols_disp[] = {
+	C("territory"),	    C("level"),		N("count"), N("with_data"),
+	N("min"),	    N("q1"),		N("median"), N("q3"),
+	N("max"),	    N("max_min_ratio"), C("min_territory"),
+	C("max_territory"), C_END
+};
+static const vg_api_col cols_plugins[] = { C("name"), C("schedule"),
+					   C("next_run"), C("last_status"),
+					   N("runs"), N("failures"), C_END };
+static const vg_api_col cols_jobs[] = { N("id"),	C("plugin"),
+					C("trigger"),	C("status"),
+					C("start"),	N("duration_s"),
+					N("rows_written"), C("error"),
+					C_END };
+
+static const vg_api_op ops[] = {
+	{ "ping", 0, op_ping, args_none, NULL, "liveness and protocol version",
+	  "{\"id\":1,\"op\":\"ping\"}" },
+	{ "stats", 0, op_stats, args_none, cols_kv,
+	  "store size and counts; in the daemon also uptime, connections, "
+	  "requests by op, loop busy %, jobs",
+	  "{\"id\":2,\"op\":\"stats\"}" },
+	{ "indicators", 0, op_indicators, args_none, cols_ind,
+	  "every indicator with its unit, periodicity and aggregation rule",
+	  "{\"id\":3,\"op\":\"indicators\"}" },
+	{ "territories", 0, op_territories, args_territories, cols_terr,
+	  "territories by level, container and name",
+	  "{\"id\":4,\"op\":\"territories\",\"level\":\"com\",\"search\":"
+	  "\"chateauroux\"}" },
+	{ "series", 0, op_series, args_series, cols_point,
+	  "one territory's values over time",
+	  "{\"id\":5,\"op\":\"series\",\"indicator\":\"population\","
+	  "\"territory\":\"com:85146\"}" },
+	{ "history", 0, op_history, args_history, cols_point,
+	  "every published value of one point, oldest first",
+	  "{\"id\":6,\"op\":\"history\",\"indicator\":\"population\","
+	  "\"territory\":\"com:85146\",\"period\":\"2022\"}" },
+	{ "slice", VG_OP_HEAVY, op_slice, args_slice, cols_slice,
+	  "every stored value of a level for one period (a map)",
+	  "{\"id\":7,\"op\":\"slice\",\"indicator\":\"population\","
+	  "\"level\":\"com\",\"period\":\"2022\",\"within\":\"dep:85\"}" },
+	{ "aggregate", VG_OP_HEAVY, op_aggregate, args_aggregate, cols_agg,
+	  "values at any scale computed with the indicator's rule, with "
+	  "coverage",
+	  "{\"id\":8,\"op\":\"aggregate\",\"indicator\":\"population\","
+	  "\"period\":\"2022\",\"level\":\"epci\",\"within\":\"dep:85\"}" },
+	{ "compare", 0, op_compare, args_compare, cols_cmp,
+	  "a territory beside each territory containing it and France, "
+	  "with the gap",
+	  "{\"id\":9,\"op\":\"compare\",\"indicator\":\"population\","
+	  "\"territory\":\"com:85146\",\"period\":\"2022\"}" },
+	{ "rank", VG_OP_HEAVY, op_rank, args_rank, cols_rank,
+	  "position and percentile among the territories of its level",
+	  "{\"id\":10,\"op\":\"rank\",\"indicator\":\"population\","
+	  "\"territory\":\"com:85146\",\"period\":\"2022\",\"within\":"
+	  "\"dep:85\"}" },
+	{ "profile", VG_OP_HEAVY, op_profile, args_profile, cols_prof,
+	  "every indicator of one territory with its containers' values "
+	  "(portrait de territoire)",
+	  "{\"id\":11,\"op\":\"profile\",\"territory\":\"epci:200070233\","
+	  "\"period\":\"2022\"}" },
+	{ "disparities", VG_OP_HEAVY, op_disparities, args_disparities,
+	  cols_disp,
+	  "spread of the values of its communes: min, quartiles, max, "
+	  "max/min",
+	  "{\"id\":12,\"op\":\"disparities\",\"indicator\":\"population\","
+	  "\"territory\":\"dep:85\",\"period\":\"2022\"}" },
+	{ "plugins", VG_OP_DAEMON, op_plugins, args_none, cols_plugins,
+	  "loaded plugins, their schedule, next and last run",
+	  "{\"id\":13,\"op\":\"plugins\"}" },
+	{ "jobs", VG_OP_DAEMON, op_jobs, args_jobs, cols_jobs,
+	  "recent and running plugin runs, newest first",
+	  "{\"id\":14,\"op\":\"jobs\",\"limit\":10}" },
+	{ "run", VG_OP_ADMIN | VG_OP_DAEMON, op_run, args_run, NULL,
+	  "start a plugin run now; returns the job id (progress comes as "
+	  "events to subscribers)",
+	  "{\"id\":15,\"op\":\"run\",\"plugin\":\"insee_population\","
+	  "\"token\":\"...\"}" },
+	{ "reload", VG_OP_ADMIN | VG_OP_DAEMON, op_reload, args_none, NULL,
+	  "reload the plugin directory: changed plugins only",
+	  "{\"id\":16,\"op\":\"reload\",\"token\":\"...\"}" },
+	{ "backup", VG_OP_ADMIN | VG_OP_HEAVY, op_backup, args_backup, NULL,
+	  "hot, compacted copy of the store into a new directory under the "
+	  "data directory",
+	  "{\"id\":17,\"op\":\"backup\",\"path\":\"backups/2026-11-23\","
+	  "\"token\":\"...\"}" },
+	{ "import", VG_OP_ADMIN | VG_OP_HEAVY, op_import, args_import, NULL,
+	  "import a file of indicators, territories or points (all or "
+	  "nothing)",
+	  "{\"id\":18,\"op\":\"import\",\"kind\":\"points\",\"path\":"
+	  "\"incoming/pop.csv\",\"token\":\"...\"}" },
+	{ "subscribe", VG_OP_DAEMON, NULL, args_subscribe, NULL,
+	  "receive an event whenever new data for these indicators commits, "
+	  "and job progress",
+	  "{\"id\":19,\"op\":\"subscribe\",\"indicators\":[\"population\"]}" },
+};
+
+const vg_api_op *vg_api_ops(size_t *n)
+{
+	*n = VG_ARRAY_LEN(ops);
+	return ops;
+}
+
+const vg_api_op *vg_api_find(const char *name)
+{
+	for (size_t i = 0; i < VG_ARRAY_LEN(ops); i++)
+		if (!strcmp(ops[i].name, name))
+			return &ops[i];
+	return NULL;
+}
