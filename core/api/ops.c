@@ -64,8 +64,8 @@ static int get_ind(vg_api_req *q, vg_read *r, uint32_t *id, int *decimals)
 	const char *code = sarg(q, "indicator");
 	if (vg_read_indicator_id(r, code, id, NULL))
 		return vg__api_fail(q, "unknown_indicator",
-				    "indicator: no indicator '%s' (see op "
-				    "\"indicators\")",
+				    "unknown indicator '%s' (op \"indicators\" "
+				    "lists them)",
 				    code);
 	if (decimals) {
 		vg_indicator m;
@@ -90,7 +90,8 @@ static int get_terr(vg_api_req *q, vg_read *r, const char *name, uint32_t *id)
 				    name, code);
 	if (vg_read_territory_id(r, canon, id, NULL))
 		return vg__api_fail(q, "unknown_territory",
-				    "%s: no territory '%s'", name, code);
+				    "unknown territory '%s' (argument %s)", code,
+				    name);
 	return 0;
 }
 

@@ -8,9 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cmd/output.h"
+#include "vigie/api.h"
 #include "vigie/common.h"
 #include "vigie/io.h"
 #include "vigie/query.h"
@@ -21,6 +27,12 @@ typedef struct cli {
 	out_format fmt;
 	vg_store *store;
 	vg_error err;
+	/* Remote mode: the daemon at --socket PATH or --connect HOST:PORT. */
+	bool remote;
+	const char *socket_path, *connect, *token;
+	int fd;
+	char *rbuf; /* bytes read from the daemon, not yet a full line */
+	size_t rlen, rcap;
 } cli;
 
 /* Exit codes: 0 ok, 1 operation failed, 2 usage error. */
@@ -95,26 +107,6 @@ static int parse_opts(const char *cmd, int argc, char **argv, cmd_opts *o)
 					   "'%s'", argv[optind - 1]);
 		}
 	}
-	return 0;
-}
-
-static int parse_period(const char *cmd, const char *s, vg_period *p)
-{
-	if (vg_period_parse(s, strlen(s), p))
-		return usage_error(cmd, "'%s' is not a period (2024, 2024-Q1, "
-				   "2024-03, 2024-03-15)", s);
-	return 0;
-}
-
-static int parse_when(const char *cmd, const char *s, int64_t *t)
-{
-	if (!s) {
-		*t = VG_LATEST;
-		return 0;
-	}
-	if (vg_time_parse(s, t))
-		return usage_error(cmd, "'%s' is not a date (2024-05-01) or a "
-				   "UTC date-time (2024-05-01T12:00:00Z)", s);
 	return 0;
 }
 
@@ -204,636 +196,510 @@ static int cmd_export(cli *c, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* ---- queries ---------------------------------------------------------- */
+/* ---- queries: through the API, in-process or over a socket -------------- */
 
-/* Values shown with the indicator's decimals on a terminal; full
- * precision in CSV and JSON so nothing is lost downstream. */
-static void fmt_value(cli *c, double v, int decimals, char *buf, size_t n)
+/* Every query command builds a protocol request and renders the answer's
+ * rows with the op's columns: offline (in-process vg_api_call) and remote
+ * (a daemon over --socket/--connect) give the same output by
+ * construction. */
+
+static int remote_open(cli *c)
 {
-	if (isnan(v))
-		buf[0] = '\0';
-	else if (c->fmt == OUT_TABLE && decimals >= 0)
-		snprintf(buf, n, "%.*f", decimals, v);
-	else
-		vg_value_format(v, buf, n);
-}
-
-typedef struct q_ctx {
-	cli *c;
-	vg_read *r;
-	out_table *t;
-	int decimals;
-} q_ctx;
-
-static int series_row(void *ud, const vg_point *p)
-{
-	q_ctx *q = ud;
-	char ps[VG_PERIOD_STRLEN], vs[40], vint[16], when[32] = "";
-	vg_vintage v;
-	vg_period_format(p->period, ps, sizeof(ps));
-	fmt_value(q->c, p->value, q->decimals, vs, sizeof(vs));
-	snprintf(vint, sizeof(vint), "%u", p->vintage);
-	if (!vg_read_vintage(q->r, p->vintage, &v, NULL))
-		vg_time_format(v.time, when, sizeof(when));
-	const char *cells[] = { ps, vs, vg_status_name(p->status), vint, when };
-	return out_row(q->t, cells) ? VG_ENOMEM : 0;
-}
-
-static int lookup(cli *c, vg_read *r, const char *ind, const char *terr,
-		  uint32_t *iid, uint32_t *tid, int *decimals)
-{
-	if (ind && vg_read_indicator_id(r, ind, iid, &c->err))
-		return -1;
-	if (terr && vg_read_territory_id(r, terr, tid, &c->err))
-		return -1;
-	if (ind && decimals) {
-		vg_indicator meta;
-		*decimals = vg_read_indicator(r, *iid, &meta, NULL)
-				    ? -1
-				    : meta.decimals;
+	if (c->fd >= 0)
+		return 0;
+	int fd;
+	if (c->socket_path) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		if (strlen(c->socket_path) >= sizeof(a.sun_path)) {
+			fprintf(stderr, "vigie: socket path too long\n");
+			return -1;
+		}
+		strcpy(a.sun_path, c->socket_path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+			fprintf(stderr, "vigie: cannot connect to %s: %s (is "
+					"vigied running?)\n",
+				c->socket_path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+	} else {
+		char host[256];
+		const char *colon = strrchr(c->connect, ':');
+		if (!colon || (size_t)(colon - c->connect) >= sizeof(host)) {
+			fprintf(stderr, "vigie: --connect expects HOST:PORT, "
+					"not '%s'\n",
+				c->connect);
+			return -1;
+		}
+		memcpy(host, c->connect, (size_t)(colon - c->connect));
+		host[colon - c->connect] = '\0';
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+		int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+		if (rc) {
+			fprintf(stderr, "vigie: %s: %s\n", c->connect,
+				gai_strerror(rc));
+			return -1;
+		}
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen)) {
+			fprintf(stderr, "vigie: cannot connect to %s: %s (is "
+					"vigied running?)\n",
+				c->connect, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			freeaddrinfo(ai);
+			return -1;
+		}
+		freeaddrinfo(ai);
 	}
+	c->fd = fd;
 	return 0;
 }
 
-/* Open the store and a read, resolve IND and TERR, and prepare the
- * table of a series-shaped answer (series, history). Returns 0, or an exit
- * code with everything released. */
-static int begin_point_query(cli *c, const char *ind, const char *terr,
-			     q_ctx *q, uint32_t *iid, uint32_t *tid)
+static int send_line(cli *c, const cJSON *req)
 {
-	static const char *const cols[] = { "period", "value", "status",
-					    "vintage", "published" };
-	static const col_kind kinds[] = { COL_STR, COL_NUM, COL_STR, COL_NUM,
-					  COL_STR };
-	if (open_store(c, false))
-		return EXIT_FAIL;
-	q->c = c;
-	q->decimals = -1;
-	if (vg_read_begin(c->store, &q->r, &c->err))
-		return fail(c);
-	if (lookup(c, q->r, ind, terr, iid, tid, &q->decimals)) {
-		vg_read_end(q->r);
-		return fail(c);
+	char *s = cJSON_PrintUnformatted(req);
+	if (!s)
+		return -1;
+	size_t n = strlen(s), off = 0;
+	s[n] = '\n';
+	while (off < n + 1) {
+		ssize_t w = write(c->fd, s + off, n + 1 - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			fprintf(stderr, "vigie: lost the daemon: %s\n",
+				strerror(errno));
+			cJSON_free(s);
+			return -1;
+		}
+		off += (size_t)w;
 	}
-	q->t = out_new(c->fmt, 5, cols, kinds);
-	return q->t ? 0 : (vg_read_end(q->r), EXIT_FAIL);
+	cJSON_free(s);
+	return 0;
 }
 
-/* Release the read, print the table; rc is the reading's result. */
-static int end_query(q_ctx *q, int rc)
+/* One line from the daemon, parsed. NULL when the connection ended. */
+static cJSON *recv_line(cli *c)
 {
-	vg_read_end(q->r);
-	return out_flush(q->t, stdout) || rc ? EXIT_FAIL : EXIT_OK;
-}
-
-static int cmd_series(cli *c, int argc, char **argv)
-{
-	cmd_opts o;
-	vg_period from = 0, to = 0;
-	int64_t as_of;
-	if (parse_opts("series", argc, argv, &o))
-		return EXIT_USAGE;
-	if (argc - optind != 2)
-		return usage_error("series", "usage: series IND TERR [--from P] "
-				   "[--to P] [--as-of WHEN]%s", "");
-	if ((o.from && parse_period("series", o.from, &from)) ||
-	    (o.to && parse_period("series", o.to, &to)) ||
-	    parse_when("series", o.as_of, &as_of))
-		return EXIT_USAGE;
-	q_ctx q;
-	uint32_t ind, terr;
-	int x = begin_point_query(c, argv[optind], argv[optind + 1], &q, &ind,
-				  &terr);
-	if (x)
-		return x;
-	return end_query(&q, vg_read_series(q.r, ind, terr, from, to, as_of,
-					    series_row, &q));
-}
-
-static int slice_row(void *ud, const vg_point *p)
-{
-	q_ctx *q = ud;
-	char vs[40];
-	vg_territory t;
-	fmt_value(q->c, p->value, q->decimals, vs, sizeof(vs));
-	if (vg_read_territory(q->r, p->terr, &t, NULL))
-		return VG_ESTORE;
-	const char *cells[] = { t.code, t.name, vs, vg_status_name(p->status) };
-	int rc = out_row(q->t, cells);
-	vg_territory_clear(&t);
-	return rc ? VG_ENOMEM : 0;
-}
-
-static int cmd_slice(cli *c, int argc, char **argv)
-{
-	cmd_opts o;
-	vg_period period;
-	int64_t as_of;
-	if (parse_opts("slice", argc, argv, &o))
-		return EXIT_USAGE;
-	if (argc - optind != 1 || !o.level || !o.period)
-		return usage_error("slice", "usage: slice IND --level L "
-				   "--period P [--in TERR] [--as-of WHEN]%s",
-				   "");
-	if (parse_period("slice", o.period, &period) ||
-	    parse_when("slice", o.as_of, &as_of))
-		return EXIT_USAGE;
-	if (open_store(c, false))
-		return EXIT_FAIL;
-	vg_read *r;
-	if (vg_read_begin(c->store, &r, &c->err))
-		return fail(c);
-	uint32_t ind, in = 0;
-	uint16_t level;
-	int dec = -1;
-	if (lookup(c, r, argv[optind], o.in, &ind, &in, &dec) ||
-	    vg_read_level_id(r, o.level, &level, &c->err)) {
-		vg_read_end(r);
-		return fail(c);
+	for (;;) {
+		char *nl = c->rbuf ? memchr(c->rbuf, '\n', c->rlen) : NULL;
+		if (nl) {
+			size_t n = (size_t)(nl - c->rbuf);
+			cJSON *o = cJSON_ParseWithLength(c->rbuf, n);
+			memmove(c->rbuf, nl + 1, c->rlen - n - 1);
+			c->rlen -= n + 1;
+			if (!o)
+				fprintf(stderr, "vigie: the daemon sent a line "
+						"that is not JSON\n");
+			return o;
+		}
+		if (c->rlen + 65536 > c->rcap) {
+			size_t nc = c->rcap ? c->rcap * 2 : 131072;
+			char *nb = realloc(c->rbuf, nc);
+			if (!nb)
+				return NULL;
+			c->rbuf = nb;
+			c->rcap = nc;
+		}
+		ssize_t r = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			fprintf(stderr, "vigie: the daemon closed the "
+					"connection\n");
+			return NULL;
+		}
+		c->rlen += (size_t)r;
 	}
-	static const char *const cols[] = { "territory", "name", "value",
-					    "status" };
-	static const col_kind kinds[] = { COL_STR, COL_STR, COL_NUM, COL_STR };
-	q_ctx q = { c, r, out_new(c->fmt, 4, cols, kinds), dec };
-	int rc = vg_read_slice(r, ind, period, level, in, as_of, slice_row, &q);
-	vg_read_end(r);
-	if (out_flush(q.t, stdout) || rc)
-		return EXIT_FAIL;
-	return EXIT_OK;
 }
 
-static int cmd_history(cli *c, int argc, char **argv)
+/* Answer of one request; caller owns. NULL: already reported. */
+static cJSON *call(cli *c, cJSON *req)
 {
-	cmd_opts o;
-	vg_period period;
-	if (parse_opts("history", argc, argv, &o))
-		return EXIT_USAGE;
-	if (argc - optind != 3)
-		return usage_error("history", "usage: history IND TERR PERIOD%s",
-				   "");
-	if (parse_period("history", argv[optind + 2], &period))
-		return EXIT_USAGE;
-	q_ctx q;
-	uint32_t ind, terr;
-	int x = begin_point_query(c, argv[optind], argv[optind + 1], &q, &ind,
-				  &terr);
-	if (x)
-		return x;
-	int rc = vg_read_history(q.r, ind, terr, period, series_row, &q);
-	vg_point cur;
-	if (!rc && !vg_read_point(q.r, ind, terr, period, VG_LATEST, &cur))
-		rc = series_row(&q, &cur);
-	return end_query(&q, rc);
-}
-
-
-/* ---- aggregate --------------------------------------------------------- */
-
-static int agg_row(void *ud, const vg_agg_value *v)
-{
-	q_ctx *q = ud;
-	char vs[40], members[16], with[16], supp[16], share[32] = "";
-	vg_territory t;
-	if (vg_read_territory(q->r, v->terr, &t, NULL))
-		return VG_ESTORE;
-	fmt_value(q->c, v->value, q->decimals, vs, sizeof(vs));
-	snprintf(members, sizeof(members), "%u", v->cov.members);
-	snprintf(with, sizeof(with), "%u", v->cov.with_data);
-	snprintf(supp, sizeof(supp), "%u", v->cov.suppressed);
-	if (v->source == VG_SOURCE_COMPUTED && !isnan(v->cov.weight_total) &&
-	    v->cov.weight_total > 0)
-		snprintf(share, sizeof(share), "%.4g",
-			 100 * v->cov.weight_covered / v->cov.weight_total);
-	bool computed = v->source == VG_SOURCE_COMPUTED;
-	const char *cells[] = { t.code, t.name, vs,
-				vg_status_name(v->status),
-				vg_value_source_name(v->source),
-				computed ? members : "", computed ? with : "",
-				computed ? supp : "", share,
-				computed ? (v->cov.partial ? "partial" : "complete")
-					 : "" };
-	int rc = out_row(q->t, cells);
-	vg_territory_clear(&t);
-	return rc ? VG_ENOMEM : 0;
-}
-
-static int cmd_aggregate(cli *c, int argc, char **argv)
-{
-	cmd_opts o;
-	vg_period period;
-	int64_t as_of;
-	if (parse_opts("aggregate", argc, argv, &o))
-		return EXIT_USAGE;
-	if (argc - optind != 1 || !o.period || (!o.level == !o.territory))
-		return usage_error("aggregate", "usage: aggregate IND --period P "
-				   "(--level L [--in TERR] | --territory T) "
-				   "[--as-of WHEN]%s", "");
-	if (parse_period("aggregate", o.period, &period) ||
-	    parse_when("aggregate", o.as_of, &as_of))
-		return EXIT_USAGE;
-	if (open_store(c, false))
-		return EXIT_FAIL;
-	q_ctx q = { c, NULL, NULL, -1 };
-	if (vg_read_begin(c->store, &q.r, &c->err))
-		return fail(c);
-	uint32_t ind, in = 0, target = 0;
-	uint16_t level = 0;
-	vg_agg_ctx *ac = NULL;
-	int rc = lookup(c, q.r, argv[optind], o.in, &ind, &in, &q.decimals);
-	if (!rc && o.territory)
-		rc = vg_read_territory_id(q.r, o.territory, &target, &c->err);
-	if (!rc && o.level)
-		rc = vg_read_level_id(q.r, o.level, &level, &c->err);
-	if (!rc)
-		rc = vg_agg_ctx_new(q.r, ind, period, as_of, &ac, &c->err);
-	if (rc) {
-		vg_read_end(q.r);
-		return fail(c);
+	if (c->remote) {
+		if (c->token && !cJSON_GetObjectItemCaseSensitive(req, "token"))
+			cJSON_AddStringToObject(req, "token", c->token);
+		if (remote_open(c) || send_line(c, req))
+			return NULL;
+		/* Events of a subscription may come first: skip them. */
+		for (;;) {
+			cJSON *o = recv_line(c);
+			if (!o || !cJSON_GetObjectItemCaseSensitive(o, "event"))
+				return o;
+			cJSON_Delete(o);
+		}
 	}
-	static const char *const cols[] = { "territory", "name", "value",
-					    "status", "source", "members",
-					    "with_data", "suppressed",
-					    "weight_covered_pct", "coverage" };
-	static const col_kind kinds[] = { COL_STR, COL_STR, COL_NUM, COL_STR,
-					  COL_STR, COL_NUM, COL_NUM, COL_NUM,
-					  COL_NUM, COL_STR };
-	q.t = out_new(c->fmt, 10, cols, kinds);
-	if (target) {
-		vg_agg_value v;
-		rc = vg_agg_value_at(ac, target, &v, &c->err);
-		if (!rc)
-			rc = agg_row(&q, &v);
-	} else {
-		rc = vg_aggregate_level(ac, level, in, agg_row, &q, &c->err);
+	if (!c->store && open_store(c, false))
+		return NULL;
+	return vg_api_call(c->store, NULL, c->data, req, true);
+}
+
+static const char *const value_cols[] = { "value", "gap", "min", "q1",
+					  "median", "q3", "max", NULL };
+
+static bool is_value_col(const char *name)
+{
+	for (const char *const *v = value_cols; *v; v++)
+		if (!strcmp(*v, name))
+			return true;
+	return false;
+}
+
+static void cell_text(cli *c, const vg_api_col *col, const cJSON *v,
+		      int decimals, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	if (!v || cJSON_IsNull(v))
+		return;
+	if (cJSON_IsString(v)) {
+		snprintf(buf, n, "%s", v->valuestring);
+		return;
 	}
-	vg_agg_ctx_free(ac);
-	rc = end_query(&q, rc);
-	if (rc && c->err.code)
-		return fail(c);
+	if (cJSON_IsBool(v)) {
+		snprintf(buf, n, "%s", cJSON_IsTrue(v) ? "true" : "false");
+		return;
+	}
+	if (!cJSON_IsNumber(v))
+		return;
+	double d = v->valuedouble;
+	if (!strcmp(col->name, "percentile"))
+		snprintf(buf, n, "%.1f", d);
+	else if (!strcmp(col->name, "weight_covered_pct") ||
+		 !strcmp(col->name, "ratio") ||
+		 !strcmp(col->name, "max_min_ratio"))
+		snprintf(buf, n, "%.4g", d);
+	else if (c->fmt == OUT_TABLE && decimals >= 0 &&
+		 is_value_col(col->name))
+		snprintf(buf, n, "%.*f", decimals, d);
+	else
+		vg_value_format(d, buf, n);
+}
+
+static int decimals_of(const cJSON *o)
+{
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "decimals");
+	return cJSON_IsNumber(d) ? d->valueint : -1;
+}
+
+/* Print an answer's rows (or, for ops without a table, its result). */
+static int render(cli *c, const vg_api_op *op, const cJSON *result)
+{
+	const cJSON *rows = cJSON_GetObjectItemCaseSensitive(result, "rows");
+	if (!op->cols || !cJSON_IsArray(rows)) {
+		char *s = cJSON_Print(result);
+		if (s)
+			printf("%s\n", s);
+		cJSON_free(s);
+		return EXIT_OK;
+	}
+	if (c->fmt == OUT_JSON) {
+		char *s = cJSON_Print(rows);
+		if (s)
+			printf("%s\n", s);
+		cJSON_free(s);
+		return EXIT_OK;
+	}
+	size_t ncols = 0;
+	while (op->cols[ncols].name)
+		ncols++;
+	const char *names[32];
+	col_kind kinds[32];
+	for (size_t i = 0; i < ncols && i < 32; i++) {
+		names[i] = op->cols[i].name;
+		kinds[i] = op->cols[i].num ? COL_NUM : COL_STR;
+	}
+	out_table *t = out_new(c->fmt, ncols, names, kinds);
+	if (!t)
+		return EXIT_FAIL;
+	int dec = decimals_of(result);
+	const cJSON *row;
+	cJSON_ArrayForEach(row, rows)
+	{
+		char cells[32][64];
+		const char *ptrs[32];
+		int rdec = decimals_of(row);
+		for (size_t i = 0; i < ncols && i < 32; i++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+				row, op->cols[i].name);
+			if (cJSON_IsString(v)) {
+				ptrs[i] = v->valuestring;
+				continue;
+			}
+			cell_text(c, &op->cols[i], v, rdec >= 0 ? rdec : dec,
+				  cells[i], sizeof(cells[i]));
+			ptrs[i] = cells[i];
+		}
+		if (out_row(t, ptrs))
+			return EXIT_FAIL;
+	}
+	int rc = out_flush(t, stdout) ? EXIT_FAIL : EXIT_OK;
+	const cJSON *next = cJSON_GetObjectItemCaseSensitive(result,
+							     "next_offset");
+	if (cJSON_IsNumber(next))
+		fprintf(stderr,
+			"vigie: %d of %d rows shown; more with --offset %d\n",
+			cJSON_GetArraySize(rows),
+			cJSON_GetObjectItemCaseSensitive(result, "total")->valueint,
+			next->valueint);
 	return rc;
 }
 
-
-/* ---- compare and rank ------------------------------------------------- */
-
-typedef struct cmp_ctx {
-	q_ctx q;
-	double target; /* the first row's value: gaps are measured from it */
-} cmp_ctx;
-
-static int compare_row(void *ud, const vg_agg_value *v, int depth)
+/* Send `req` (consumed), print the answer. */
+static int run_request(cli *c, cJSON *req)
 {
-	cmp_ctx *x = ud;
-	char vs[40], gap[40] = "", ratio[40] = "", dep[8];
-	vg_territory t;
-	if (depth == 0)
-		x->target = v->value;
-	if (vg_read_territory(x->q.r, v->terr, &t, NULL))
-		return VG_ESTORE;
-	fmt_value(x->q.c, v->value, x->q.decimals, vs, sizeof(vs));
-	if (depth > 0 && !isnan(v->value) && !isnan(x->target)) {
-		fmt_value(x->q.c, x->target - v->value, x->q.decimals, gap,
-			  sizeof(gap));
-		if (v->value != 0)
-			snprintf(ratio, sizeof(ratio), "%.4g",
-				 x->target / v->value);
+	const cJSON *opj = cJSON_GetObjectItemCaseSensitive(req, "op");
+	const vg_api_op *op = vg_api_find(opj->valuestring);
+	cJSON *resp = call(c, req);
+	cJSON_Delete(req);
+	if (!resp)
+		return EXIT_FAIL;
+	int rc;
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok"))) {
+		rc = render(c, op, cJSON_GetObjectItemCaseSensitive(resp,
+								    "result"));
+	} else {
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(resp, "error");
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
+		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e,
+								    "message");
+		fprintf(stderr, "vigie: %s: %s\n",
+			cJSON_IsString(code) ? code->valuestring : "error",
+			cJSON_IsString(msg) ? msg->valuestring : "");
+		/* Bad arguments are usage errors, as when caught here. */
+		rc = cJSON_IsString(code) &&
+				     !strcmp(code->valuestring, "bad_argument")
+			     ? EXIT_USAGE
+			     : EXIT_FAIL;
 	}
-	snprintf(dep, sizeof(dep), "%d", depth);
-	const char *cells[] = { t.code, t.name, dep, vs,
-				vg_status_name(v->status),
-				vg_value_source_name(v->source),
-				v->source == VG_SOURCE_COMPUTED
-					? (v->cov.partial ? "partial" : "complete")
-					: "",
-				gap, ratio };
-	int rc = out_row(x->q.t, cells);
-	vg_territory_clear(&t);
-	return rc ? VG_ENOMEM : 0;
+	cJSON_Delete(resp);
+	return rc;
 }
 
-/* Shared by compare and rank: IND TERR --period P [--as-of WHEN]. */
-static int begin_agg_query(cli *c, const char *cmd, int argc, char **argv,
-			   cmd_opts *o, q_ctx *q, uint32_t *terr,
-			   vg_agg_ctx **ac)
+/* A command's request: positional words, then options, each mapped to an
+ * argument of the op (see the `commands` table). */
+typedef struct cmd_map {
+	const char *op;
+	const char *pos[4];   /* argument names of the positional words */
+	const char *opts[10]; /* "--flag=arg" pairs: option -> argument */
+} cmd_map;
+
+static int build_request(const char *cmd, const cmd_map *m, int argc,
+			 char **argv, cJSON **out)
 {
-	vg_period period;
-	int64_t as_of;
-	if (parse_opts(cmd, argc, argv, o))
-		return EXIT_USAGE;
-	if (argc - optind != 2 || !o->period)
-		return usage_error(cmd, "usage: IND TERR --period P [--in TERR] "
-				   "[--as-of WHEN]%s", "");
-	if (parse_period(cmd, o->period, &period) ||
-	    parse_when(cmd, o->as_of, &as_of))
-		return EXIT_USAGE;
-	if (open_store(c, false))
-		return EXIT_FAIL;
-	*q = (q_ctx){ c, NULL, NULL, -1 };
-	if (vg_read_begin(c->store, &q->r, &c->err))
-		return fail(c);
-	uint32_t ind;
-	if (lookup(c, q->r, argv[optind], argv[optind + 1], &ind, terr,
-		   &q->decimals) ||
-	    vg_agg_ctx_new(q->r, ind, period, as_of, ac, &c->err)) {
-		vg_read_end(q->r);
-		return fail(c);
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddNumberToObject(req, "id", 1);
+	cJSON_AddStringToObject(req, "op", m->op);
+	size_t npos = 0;
+	while (npos < 4 && m->pos[npos])
+		npos++;
+	size_t got = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strncmp(a, "--", 2)) {
+			if (got >= npos) {
+				cJSON_Delete(req);
+				return usage_error(cmd, "unexpected argument "
+						   "'%s'",
+						   a);
+			}
+			cJSON_AddStringToObject(req, m->pos[got++], a);
+			continue;
+		}
+		const char *arg = NULL;
+		size_t fl = strlen(a + 2);
+		for (size_t k = 0; k < 10 && m->opts[k]; k++) {
+			const char *eq = strchr(m->opts[k], '=');
+			if ((size_t)(eq - m->opts[k]) == fl &&
+			    !strncmp(m->opts[k], a + 2, fl)) {
+				arg = eq + 1;
+				break;
+			}
+		}
+		if (!arg || i + 1 >= argc) {
+			cJSON_Delete(req);
+			return usage_error(cmd, "unknown or incomplete option "
+					   "'%s'",
+					   a);
+		}
+		const char *v = argv[++i];
+		const vg_api_op *op = vg_api_find(m->op);
+		const vg_api_arg *spec = op->args;
+		while (spec->name && strcmp(spec->name, arg))
+			spec++;
+		cJSON_DeleteItemFromObjectCaseSensitive(req, arg);
+		if (spec->name && spec->type == VG_ARG_INT) {
+			char *end;
+			long long x = strtoll(v, &end, 10);
+			if (!*v || *end) {
+				cJSON_Delete(req);
+				return usage_error(cmd, "%s expects a number",
+						   a);
+			}
+			cJSON_AddNumberToObject(req, arg, (double)x);
+		} else {
+			cJSON_AddStringToObject(req, arg, v);
+		}
 	}
+	if (got < npos) {
+		cJSON_Delete(req);
+		return usage_error(cmd, "missing %s (see 'vigie help')",
+				   m->pos[got]);
+	}
+	*out = req;
 	return 0;
 }
 
-static int cmd_compare(cli *c, int argc, char **argv)
-{
-	cmd_opts o;
-	cmp_ctx x;
-	uint32_t terr;
-	vg_agg_ctx *ac;
-	int e = begin_agg_query(c, "compare", argc, argv, &o, &x.q, &terr, &ac);
-	if (e)
-		return e;
-	static const char *const cols[] = { "territory", "name", "depth",
-					    "value", "status", "source",
-					    "coverage", "gap", "ratio" };
-	static const col_kind kinds[] = { COL_STR, COL_STR, COL_NUM, COL_NUM,
-					  COL_STR, COL_STR, COL_STR, COL_NUM,
-					  COL_NUM };
-	x.q.t = out_new(c->fmt, 9, cols, kinds);
-	int rc = vg_compare(ac, terr, compare_row, &x, &c->err);
-	vg_agg_ctx_free(ac);
-	rc = end_query(&x.q, rc);
-	return rc && c->err.code ? fail(c) : rc;
-}
+static const cmd_map maps[] = {
+	{ "series",
+	  { "indicator", "territory" },
+	  { "from=from", "to=to", "as-of=as_of" } },
+	{ "slice",
+	  { "indicator" },
+	  { "level=level", "period=period", "in=within", "as-of=as_of",
+	    "offset=offset", "limit=limit" } },
+	{ "aggregate",
+	  { "indicator" },
+	  { "period=period", "level=level", "in=within", "territory=territory",
+	    "as-of=as_of", "offset=offset", "limit=limit" } },
+	{ "compare", { "indicator", "territory" }, { "period=period",
+						     "as-of=as_of" } },
+	{ "rank",
+	  { "indicator", "territory" },
+	  { "period=period", "in=within", "as-of=as_of" } },
+	{ "profile", { "territory" }, { "period=period", "as-of=as_of" } },
+	{ "disparities",
+	  { "indicator", "territory" },
+	  { "period=period", "level=level", "as-of=as_of" } },
+	{ "history", { "indicator", "territory", "period" }, { NULL } },
+	{ "indicators", { NULL }, { NULL } },
+	{ "territories",
+	  { NULL },
+	  { "level=level", "in=within", "search=search", "offset=offset",
+	    "limit=limit" } },
+	{ "stats", { NULL }, { NULL } },
+	{ "plugins", { NULL }, { NULL } },
+	{ "jobs", { NULL }, { "limit=limit" } },
+	{ "backup", { "path" }, { NULL } },
+	{ "reload", { NULL }, { NULL } },
+	{ "ping", { NULL }, { NULL } },
+};
 
-static int cmd_rank(cli *c, int argc, char **argv)
+static int cmd_query(cli *c, int argc, char **argv)
 {
-	cmd_opts o;
-	q_ctx q;
-	uint32_t terr, in = 0;
-	vg_agg_ctx *ac;
-	int e = begin_agg_query(c, "rank", argc, argv, &o, &q, &terr, &ac);
-	if (e)
-		return e;
-	vg_rank rk;
-	int rc = 0;
-	if (o.in)
-		rc = vg_read_territory_id(q.r, o.in, &in, &c->err);
-	if (!rc)
-		rc = vg_rank_of(ac, terr, in, &rk, &c->err);
-	vg_agg_ctx_free(ac);
-	if (rc) {
-		vg_read_end(q.r);
-		return fail(c);
+	const char *cmd = argv[0];
+	const char *op = !strcmp(cmd, "stat") || !strcmp(cmd, "status")
+				 ? "stats"
+				 : cmd;
+	for (size_t i = 0; i < VG_ARRAY_LEN(maps); i++) {
+		if (strcmp(maps[i].op, op))
+			continue;
+		cJSON *req = NULL;
+		int rc = build_request(cmd, &maps[i], argc, argv, &req);
+		return rc ? rc : run_request(c, req);
 	}
-	static const char *const cols[] = { "territory", "within", "value",
-					    "position", "count", "percentile" };
-	static const col_kind kinds[] = { COL_STR, COL_STR, COL_NUM, COL_NUM,
-					  COL_NUM, COL_NUM };
-	q.t = out_new(c->fmt, 6, cols, kinds);
-	char vs[40], pos[16] = "", cnt[16], pct[16] = "";
-	fmt_value(c, rk.value.value, q.decimals, vs, sizeof(vs));
-	if (rk.position) {
-		snprintf(pos, sizeof(pos), "%u", rk.position);
-		snprintf(pct, sizeof(pct), "%.1f", rk.percentile);
+	return usage_error(cmd, "no such query%s", "");
+}
+
+/* `run PLUGIN [--follow]`: start a run; with --follow, show its progress
+ * until it ends (a live bar on a terminal, lines otherwise). */
+static int cmd_run(cli *c, int argc, char **argv)
+{
+	bool follow = false;
+	const char *plugin = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--follow"))
+			follow = true;
+		else if (!plugin && argv[i][0] != '-')
+			plugin = argv[i];
+		else
+			return usage_error("run", "unexpected argument '%s'",
+					   argv[i]);
 	}
-	snprintf(cnt, sizeof(cnt), "%u", rk.count);
-	const char *cells[] = { vg_read_territory_code(q.r, terr),
-				in ? vg_read_territory_code(q.r, in) : "",
-				vs, pos, cnt, pct };
-	out_row(q.t, cells);
-	return end_query(&q, 0);
-}
-
-
-/* ---- profile and disparities ------------------------------------------ */
-
-typedef struct prof_out {
-	cli *c;
-	vg_read *r;
-	out_table *t;
-	double target;
-} prof_out;
-
-static int profile_row(void *ud, uint32_t ind, const vg_agg_value *v,
-		       int depth)
-{
-	prof_out *x = ud;
-	vg_indicator m;
-	char vs[40], gap[40] = "", dep[8];
-	if (vg_read_indicator(x->r, ind, &m, NULL))
-		return VG_ESTORE;
-	if (depth == 0)
-		x->target = v->value;
-	fmt_value(x->c, v->value, m.decimals, vs, sizeof(vs));
-	if (depth > 0 && !isnan(v->value) && !isnan(x->target))
-		fmt_value(x->c, x->target - v->value, m.decimals, gap,
-			  sizeof(gap));
-	snprintf(dep, sizeof(dep), "%d", depth);
-	const char *cells[] = { m.code, m.label, m.unit,
-				vg_read_territory_code(x->r, v->terr), dep, vs,
-				vg_status_name(v->status),
-				vg_value_source_name(v->source),
-				v->source == VG_SOURCE_COMPUTED
-					? (v->cov.partial ? "partial" : "complete")
-					: "",
-				gap };
-	return out_row(x->t, cells) ? VG_ENOMEM : 0;
-}
-
-static int cmd_profile(cli *c, int argc, char **argv)
-{
-	cmd_opts o;
-	vg_period period;
-	int64_t as_of;
-	if (parse_opts("profile", argc, argv, &o))
-		return EXIT_USAGE;
-	if (argc - optind != 1 || !o.period)
-		return usage_error("profile", "usage: profile TERR --period P "
-				   "[--as-of WHEN]%s", "");
-	if (parse_period("profile", o.period, &period) ||
-	    parse_when("profile", o.as_of, &as_of))
-		return EXIT_USAGE;
-	if (open_store(c, false))
+	if (!plugin)
+		return usage_error("run", "usage: run PLUGIN [--follow]%s", "");
+	if (!c->remote)
+		return usage_error("run", "needs the daemon: give --socket PATH "
+				   "or --connect HOST:PORT%s",
+				   "");
+	if (follow) {
+		cJSON *sub = cJSON_CreateObject();
+		cJSON_AddNumberToObject(sub, "id", 0);
+		cJSON_AddStringToObject(sub, "op", "subscribe");
+		cJSON *r = call(c, sub);
+		cJSON_Delete(sub);
+		if (!r)
+			return EXIT_FAIL;
+		cJSON_Delete(r);
+	}
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddNumberToObject(req, "id", 1);
+	cJSON_AddStringToObject(req, "op", "run");
+	cJSON_AddStringToObject(req, "plugin", plugin);
+	cJSON *resp = call(c, req);
+	cJSON_Delete(req);
+	if (!resp)
 		return EXIT_FAIL;
-	prof_out x = { c, NULL, NULL, NAN };
-	uint32_t terr;
-	if (vg_read_begin(c->store, &x.r, &c->err))
-		return fail(c);
-	if (vg_read_territory_id(x.r, argv[optind], &terr, &c->err)) {
-		vg_read_end(x.r);
-		return fail(c);
-	}
-	static const char *const cols[] = { "indicator", "label", "unit",
-					    "territory", "depth", "value",
-					    "status", "source", "coverage",
-					    "gap" };
-	static const col_kind kinds[] = { COL_STR, COL_STR, COL_STR, COL_STR,
-					  COL_NUM, COL_NUM, COL_STR, COL_STR,
-					  COL_STR, COL_NUM };
-	x.t = out_new(c->fmt, 10, cols, kinds);
-	int rc = vg_profile(x.r, terr, period, as_of, profile_row, &x, &c->err);
-	vg_read_end(x.r);
-	if (out_flush(x.t, stdout))
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok"))) {
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(resp, "error");
+		fprintf(stderr, "vigie: run: %s\n",
+			cJSON_GetObjectItemCaseSensitive(e, "message")
+				->valuestring);
+		cJSON_Delete(resp);
 		return EXIT_FAIL;
-	return rc ? fail(c) : EXIT_OK;
-}
-
-static int cmd_disparities(cli *c, int argc, char **argv)
-{
-	cmd_opts o;
-	q_ctx q;
-	uint32_t terr;
-	vg_agg_ctx *ac;
-	int e = begin_agg_query(c, "disparities", argc, argv, &o, &q, &terr,
-				&ac);
-	if (e)
-		return e;
-	uint16_t level;
-	vg_disparity d;
-	int rc = vg_read_level_id(q.r, o.level ? o.level : "com", &level,
-				  &c->err);
-	if (!rc)
-		rc = vg_disparity_of(ac, terr, level, &d, &c->err);
-	vg_agg_ctx_free(ac);
-	if (rc) {
-		vg_read_end(q.r);
-		return fail(c);
 	}
-	static const char *const cols[] = { "territory", "level", "count",
-					    "with_data", "min", "q1", "median",
-					    "q3", "max", "max_min_ratio",
-					    "min_territory", "max_territory" };
-	static const col_kind kinds[] = { COL_STR, COL_STR, COL_NUM, COL_NUM,
-					  COL_NUM, COL_NUM, COL_NUM, COL_NUM,
-					  COL_NUM, COL_NUM, COL_STR, COL_STR };
-	q.t = out_new(c->fmt, 12, cols, kinds);
-	char cnt[16], wd[16], v[5][40], ratio[40] = "";
-	double vals[5] = { d.min, d.q1, d.median, d.q3, d.max };
-	snprintf(cnt, sizeof(cnt), "%u", d.count);
-	snprintf(wd, sizeof(wd), "%u", d.with_data);
-	for (int i = 0; i < 5; i++)
-		fmt_value(c, vals[i], q.decimals, v[i], sizeof(v[i]));
-	if (!isnan(d.max_min_ratio))
-		snprintf(ratio, sizeof(ratio), "%.4g", d.max_min_ratio);
-	const char *mn = d.with_data ? vg_read_territory_code(q.r, d.min_terr)
-				     : "";
-	const char *mx = d.with_data ? vg_read_territory_code(q.r, d.max_terr)
-				     : "";
-	const char *cells[] = { vg_read_territory_code(q.r, terr),
-				vg_read_level_name(q.r, level), cnt, wd, v[0],
-				v[1], v[2], v[3], v[4], ratio, mn, mx };
-	out_row(q.t, cells);
-	return end_query(&q, 0);
-}
-
-static int indicator_row(void *ud, uint32_t id)
-{
-	q_ctx *q = ud;
-	vg_indicator m;
-	char agg[200], dec[16] = "";
-	if (vg_read_indicator(q->r, id, &m, NULL))
-		return VG_ESTORE;
-	vg_agg_format(&m.agg, agg, sizeof(agg));
-	if (m.decimals >= 0)
-		snprintf(dec, sizeof(dec), "%d", m.decimals);
-	const char *cells[] = { m.code, m.label, m.unit,
-				vg_periodicity_name(m.periodicity), agg, dec,
-				m.source };
-	return out_row(q->t, cells) ? VG_ENOMEM : 0;
-}
-
-static int cmd_indicators(cli *c, int argc, char **argv)
-{
-	if (open_store(c, false))
-		return EXIT_FAIL;
-	vg_read *r;
-	if (vg_read_begin(c->store, &r, &c->err))
-		return fail(c);
-	static const char *const cols[] = { "code", "label", "unit",
-					    "periodicity", "aggregate",
-					    "decimals", "source" };
-	q_ctx q = { c, r, out_new(c->fmt, 7, cols, NULL), -1 };
-	int rc = vg_read_indicators(r, indicator_row, &q);
-	vg_read_end(r);
-	return out_flush(q.t, stdout) || rc ? EXIT_FAIL : EXIT_OK;
-}
-
-typedef struct terr_ctx {
-	q_ctx q;
-	uint32_t in;
-} terr_ctx;
-
-static int territory_row(void *ud, uint32_t id)
-{
-	terr_ctx *x = ud;
-	if (x->in && !vg_read_territory_within(x->q.r, id, x->in))
-		return 0;
-	vg_territory t;
-	if (vg_read_territory(x->q.r, id, &t, NULL))
-		return VG_ESTORE;
-	char parents[VG_MAX_PARENTS * VG_CODE_MAX] = "", members[16];
-	for (size_t i = 0; i < t.nparents; i++) {
-		if (i)
-			strcat(parents, ",");
-		strcat(parents, t.parents[i]);
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(resp, "result");
+	double job = cJSON_GetNumberValue(
+		cJSON_GetObjectItemCaseSensitive(res, "job"));
+	fprintf(stderr, "vigie: %s started as job %.0f\n", plugin, job);
+	cJSON_Delete(resp);
+	if (!follow)
+		return EXIT_OK;
+	bool tty = isatty(STDERR_FILENO);
+	for (;;) {
+		cJSON *ev = recv_line(c);
+		if (!ev)
+			return EXIT_FAIL;
+		const cJSON *kind = cJSON_GetObjectItemCaseSensitive(ev, "event");
+		const cJSON *jid = cJSON_GetObjectItemCaseSensitive(ev, "job");
+		if (!cJSON_IsString(kind) || !cJSON_IsNumber(jid) ||
+		    jid->valuedouble != job) {
+			cJSON_Delete(ev);
+			continue;
+		}
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(ev, "status");
+		const char *status = cJSON_IsString(st) ? st->valuestring : "";
+		if (!strcmp(kind->valuestring, "progress")) {
+			double done = cJSON_GetNumberValue(
+				cJSON_GetObjectItemCaseSensitive(ev, "done"));
+			double total = cJSON_GetNumberValue(
+				cJSON_GetObjectItemCaseSensitive(ev, "total"));
+			if (tty && total > 0) {
+				int w = 40, k = (int)(w * done / total);
+				fprintf(stderr, "\r[%.*s%*s] %3.0f%% %.0f/%.0f",
+					k,
+					"########################################",
+					w - k, "", 100 * done / total, done,
+					total);
+			} else {
+				fprintf(stderr, "progress %.0f/%.0f\n", done,
+					total);
+			}
+		} else if (!strcmp(status, "ok") || !strcmp(status, "failed") ||
+			   !strcmp(status, "canceled")) {
+			if (tty)
+				fputc('\n', stderr);
+			char *s = cJSON_PrintUnformatted(ev);
+			fprintf(stderr, "%s\n", s ? s : "");
+			cJSON_free(s);
+			bool ok = !strcmp(status, "ok");
+			cJSON_Delete(ev);
+			return ok ? EXIT_OK : EXIT_FAIL;
+		}
+		cJSON_Delete(ev);
 	}
-	snprintf(members, sizeof(members), "%zu", t.nmembers);
-	const char *cells[] = { t.code, t.level, t.name, parents, members };
-	int rc = out_row(x->q.t, cells);
-	vg_territory_clear(&t);
-	return rc ? VG_ENOMEM : 0;
-}
-
-static int cmd_territories(cli *c, int argc, char **argv)
-{
-	cmd_opts o;
-	if (parse_opts("territories", argc, argv, &o))
-		return EXIT_USAGE;
-	if (open_store(c, false))
-		return EXIT_FAIL;
-	vg_read *r;
-	if (vg_read_begin(c->store, &r, &c->err))
-		return fail(c);
-	terr_ctx x = { { c, r, NULL, -1 }, 0 };
-	if (o.in && vg_read_territory_id(r, o.in, &x.in, &c->err)) {
-		vg_read_end(r);
-		return fail(c);
-	}
-	static const char *const cols[] = { "code", "level", "name",
-					    "parent_codes", "members" };
-	static const col_kind kinds[] = { COL_STR, COL_STR, COL_STR, COL_STR,
-					  COL_NUM };
-	x.q.t = out_new(c->fmt, 5, cols, kinds);
-	int rc = vg_read_territories(r, o.level, territory_row, &x);
-	vg_read_end(r);
-	return out_flush(x.q.t, stdout) || rc ? EXIT_FAIL : EXIT_OK;
-}
-
-static int cmd_stat(cli *c, int argc, char **argv)
-{
-	if (open_store(c, false))
-		return EXIT_FAIL;
-	vg_store_stat st;
-	if (vg_store_stat_get(c->store, &st, &c->err))
-		return fail(c);
-	static const char *const cols[] = { "key", "value" };
-	static const col_kind kinds[] = { COL_STR, COL_NUM };
-	out_table *t = out_new(c->fmt, 2, cols, kinds);
-	struct {
-		const char *k;
-		unsigned long long v;
-	} rows[] = {
-		{ "indicators", st.indicators }, { "territories", st.territories },
-		{ "points", st.points },	 { "revisions", st.history },
-		{ "blocks", st.blocks },	 { "vintages", st.vintages },
-		{ "map_size", st.map_size },	 { "used_bytes", st.used },
-		{ "file_bytes", st.file_size },
-	};
-	for (size_t i = 0; i < VG_ARRAY_LEN(rows); i++) {
-		char v[32];
-		snprintf(v, sizeof(v), "%llu", rows[i].v);
-		const char *cells[] = { rows[i].k, v };
-		out_row(t, cells);
-	}
-	return out_flush(t, stdout) ? EXIT_FAIL : EXIT_OK;
 }
 
 static int cmd_help(cli *c, int argc, char **argv);
@@ -848,44 +714,62 @@ static const struct command {
 	{ "import", cmd_import,
 	  "indicators|territories|points FILE [--skip-bad] [--published WHEN]",
 	  "import a file; any bad row and nothing is imported" },
-	{ "series", cmd_series, "IND TERR [--from P] [--to P] [--as-of WHEN]",
+	{ "series", cmd_query, "IND TERR [--from P] [--to P] [--as-of WHEN]",
 	  "one territory's values over time" },
-	{ "slice", cmd_slice,
+	{ "slice", cmd_query,
 	  "IND --level L --period P [--in TERR] [--as-of WHEN]",
 	  "every territory of a level for one period (a map)" },
-	{ "aggregate", cmd_aggregate,
+	{ "aggregate", cmd_query,
 	  "IND --period P (--level L [--in TERR] | --territory T) [--as-of WHEN]",
 	  "values at any scale, computed with the indicator's rule, with "
 	  "coverage" },
-	{ "compare", cmd_compare, "IND TERR --period P [--as-of WHEN]",
+	{ "compare", cmd_query, "IND TERR --period P [--as-of WHEN]",
 	  "a territory against each territory containing it and France, "
 	  "with the gap" },
-	{ "rank", cmd_rank, "IND TERR --period P [--in TERR] [--as-of WHEN]",
+	{ "rank", cmd_query, "IND TERR --period P [--in TERR] [--as-of WHEN]",
 	  "position and percentile among the territories of its level" },
-	{ "profile", cmd_profile, "TERR --period P [--as-of WHEN]",
+	{ "profile", cmd_query, "TERR --period P [--as-of WHEN]",
 	  "every indicator of a territory with its containers' values "
 	  "(portrait de territoire)" },
-	{ "disparities", cmd_disparities,
+	{ "disparities", cmd_query,
 	  "IND TERR --period P [--level L] [--as-of WHEN]",
 	  "spread of the values of its communes (or --level): min, quartiles, "
 	  "max, max/min" },
-	{ "history", cmd_history, "IND TERR PERIOD",
+	{ "history", cmd_query, "IND TERR PERIOD",
 	  "every published value of one point, oldest first" },
 	{ "export", cmd_export, "points [--indicator IND]",
 	  "write points as CSV (re-importable) to standard output" },
-	{ "indicators", cmd_indicators, "", "list indicators" },
-	{ "territories", cmd_territories, "[--level L] [--in TERR]",
+	{ "indicators", cmd_query, "", "list indicators" },
+	{ "territories", cmd_query,
+	  "[--level L] [--in TERR] [--search TEXT] [--offset N] [--limit N]",
 	  "list territories" },
-	{ "stat", cmd_stat, "", "store statistics" },
+	{ "stat", cmd_query, "", "store statistics" },
+	{ "status", cmd_query, "",
+	  "the daemon's state: store, uptime, connections, requests, jobs "
+	  "(remote)" },
+	{ "ping", cmd_query, "", "is the daemon there? (remote)" },
+	{ "plugins", cmd_query, "", "loaded plugins and their schedule (remote)" },
+	{ "jobs", cmd_query, "[--limit N]", "recent and running plugin runs (remote)" },
+	{ "run", cmd_run, "PLUGIN [--follow]",
+	  "run a plugin now; --follow shows its progress (remote, admin)" },
+	{ "reload", cmd_query, "", "reload changed plugins (remote, admin)" },
+	{ "backup", cmd_query, "PATH",
+	  "hot compacted copy of the store into PATH under the data "
+	  "directory (admin)" },
 	{ "help", cmd_help, "", "this text" },
 };
 
 static int cmd_help(cli *c, int argc, char **argv)
 {
-	printf("usage: vigie [--data DIR] [--format table|csv|json] COMMAND "
-	       "...\n\n"
-	       "  --data DIR    data directory (default $VIGIE_DATA, else "
-	       "./var/data)\n"
+	printf("usage: vigie [--data DIR | --socket PATH | --connect HOST:PORT] "
+	       "[--format table|csv|json] COMMAND ...\n\n"
+	       "  --data DIR    data directory, offline (default $VIGIE_DATA, "
+	       "else ./var/data)\n"
+	       "  --socket PATH, --connect HOST:PORT\n"
+	       "                ask the daemon instead (queries answer the "
+	       "same)\n"
+	       "  --token-file F  admin token for run/reload/backup over TCP "
+	       "(or $VIGIE_TOKEN)\n"
 	       "  --format F    table on a terminal, csv otherwise by "
 	       "default\n\ncommands:\n");
 	for (size_t i = 0; i < VG_ARRAY_LEN(commands); i++)
@@ -901,6 +785,9 @@ static int cmd_help(cli *c, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	cli c = { 0 };
+	c.fd = -1;
+	c.token = getenv("VIGIE_TOKEN");
+	static char token_buf[1024];
 	c.data = getenv("VIGIE_DATA");
 	if (!c.data)
 		c.data = "var/data";
@@ -912,6 +799,23 @@ int main(int argc, char **argv)
 			return cmd_help(&c, 0, NULL);
 		} else if (!strcmp(a, "--data") && i + 1 < argc) {
 			c.data = argv[++i];
+		} else if (!strcmp(a, "--socket") && i + 1 < argc) {
+			c.socket_path = argv[++i];
+			c.remote = true;
+		} else if (!strcmp(a, "--connect") && i + 1 < argc) {
+			c.connect = argv[++i];
+			c.remote = true;
+		} else if (!strcmp(a, "--token-file") && i + 1 < argc) {
+			FILE *tf = fopen(argv[++i], "r");
+			if (!tf || !fgets(token_buf, sizeof(token_buf), tf)) {
+				fprintf(stderr, "vigie: cannot read token file "
+						"%s\n",
+					argv[i]);
+				return EXIT_USAGE;
+			}
+			fclose(tf);
+			token_buf[strcspn(token_buf, "\r\n")] = '\0';
+			c.token = token_buf;
 		} else if (!strcmp(a, "--format") && i + 1 < argc) {
 			const char *f = argv[++i];
 			if (!strcmp(f, "table"))
@@ -935,8 +839,16 @@ int main(int argc, char **argv)
 		if (strcmp(commands[k].name, name))
 			continue;
 		/* The command sees its own argv: argv[0] is its name. */
+		if (c.remote && (commands[k].fn == cmd_import ||
+				 commands[k].fn == cmd_export))
+			return usage_error(name, "works on a data directory "
+					   "(--data), not through the daemon%s",
+					   "");
 		int rc = commands[k].fn(&c, argc - i, argv + i);
 		vg_store_close(c.store);
+		if (c.fd >= 0)
+			close(c.fd);
+		free(c.rbuf);
 		return rc;
 	}
 	return usage_error("", "unknown command '%s'", name);

@@ -153,7 +153,7 @@ eq "rank exit" "$rc" 0
 want_pos=$(awk -F';' '$2 ~ /^com:85/ && $4 > 20754 { n++ } END { print n + 1 }' "$T/pop.csv")
 eq "rank position" "$(sed -n 2p "$T/out" | cut -d';' -f4,5)" "$want_pos;255"
 vg "$A" rank population com:85146 --period 2022 --in dep:44
-eq "rank outside its parent exit" "$rc" 1
+eq "rank outside its parent exit" "$rc" 2
 has "rank outside message" "$T/err" "is not within 'dep:44'"
 
 # disparities among the communes of Vendée: count, min and max
