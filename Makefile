@@ -54,7 +54,7 @@ CMD_OBJ  := $(CMD_SRC:%.c=$(OUT)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
-INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(OUT)/tests/%)
+INTEG_BIN := $(INTEG_SRC:tests/integration/test_%.c=$(OUT)/tests/itest_%)
 
 .PHONY: all debug san test run bench deps format lint clean check-asserts
 
@@ -82,7 +82,7 @@ $(OUT)/vigied: $(OUT)/obj/core/cmd/vigied.o $(CMD_OBJ) $(LIB)
 $(OUT)/tests/test_%: $(OUT)/obj/tests/unit/test_%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
-$(OUT)/tests/itest_%: $(OUT)/obj/tests/integration/itest_%.o $(LIB)
+$(OUT)/tests/itest_%: $(OUT)/obj/tests/integration/test_%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lcriterion
 
@@ -104,17 +104,18 @@ test: deps
 	@$(MAKE) --no-print-directory FLAVOUR=san tests-run
 
 .PHONY: tests-build tests-run
-tests-build: $(UNIT_BIN) $(OUT)/vigie
+tests-build: $(UNIT_BIN) $(INTEG_BIN) $(OUT)/vigie $(OUT)/vigied
 tests-run: tests-build
 	@fail=0; total=0; \
-	for t in $(UNIT_BIN); do \
+	for t in $(UNIT_BIN) $(INTEG_BIN); do \
 	  total=$$((total+1)); \
 	  echo "== $$t"; \
 	  $(TEST_ENV) VIGIE_BIN=$(CURDIR)/$(OUT) $$t --jobs 2 || fail=$$((fail+1)); \
 	done; \
-	for t in tests/cli/*.sh; do \
+	for t in tests/cli/*.sh tests/integration/*.sh; do \
 	  [ -f "$$t" ] || continue; total=$$((total+1)); echo "== $$t"; \
-	  $(TEST_ENV) VIGIE=$(CURDIR)/$(OUT)/vigie bash $$t || fail=$$((fail+1)); \
+	  $(TEST_ENV) VIGIE=$(CURDIR)/$(OUT)/vigie VIGIED=$(CURDIR)/$(OUT)/vigied \
+	    bash $$t || fail=$$((fail+1)); \
 	done; \
 	echo "suites: $$((total-fail)) passed, $$fail failed"; \
 	[ $$fail -eq 0 ]

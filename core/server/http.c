@@ -467,8 +467,10 @@ static void handle_message(vg__conn *c)
 			q = h->url + u.field_data[UF_QUERY].off;
 			qlen = u.field_data[UF_QUERY].len;
 		}
-		req = query_to_request(opname, q, qlen);
-		if (!strcmp(opname, "events")) {
+		bool events = !strcmp(opname, "events");
+		/* The event stream takes subscribe's arguments. */
+		req = query_to_request(events ? "subscribe" : opname, q, qlen);
+		if (events) {
 			start_events(c, req);
 			cJSON_Delete(req);
 			return;

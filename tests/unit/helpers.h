@@ -39,7 +39,7 @@ static inline const char *shared_path(const char *rel)
 }
 
 /* The error every test passes to the API, printed when a call fails. */
-static vg_error E;
+static vg_error E __attribute__((unused));
 
 #define OK(call)                                                          \
 	do {                                                              \
