@@ -88,6 +88,8 @@ $(OUT)/tests/itest_%: $(OUT)/obj/tests/integration/test_%.o $(LIB)
 
 $(OUT)/bench_store: $(OUT)/obj/tests/bench/bench_store.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lsqlite3
+$(OUT)/bench_daemon: $(OUT)/obj/tests/bench/bench_daemon.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
 deps:
 	@bash scripts/install-deps.sh
@@ -129,9 +131,19 @@ run: deps
 	@$(MAKE) --no-print-directory FLAVOUR=release all
 	@bash scripts/run.sh
 
+BENCH_DATA := $(BUILD_ROOT)/bench-data
 bench: deps
-	@$(MAKE) --no-print-directory FLAVOUR=release $(OUT)/bench_store
+	@$(MAKE) --no-print-directory FLAVOUR=release all $(OUT)/bench_store \
+	  $(OUT)/bench_daemon
 	$(OUT)/bench_store $(BENCH_ARGS)
+	@rm -rf $(BENCH_DATA) && mkdir -p $(BENCH_DATA)
+	@$(OUT)/vigie --data $(BENCH_DATA) import territories \
+	  tests/fixtures/real/territories_cog2024.csv 2>/dev/null
+	@$(OUT)/vigie --data $(BENCH_DATA) import indicators \
+	  tests/fixtures/real/indicators.json 2>/dev/null
+	@$(OUT)/vigie --data $(BENCH_DATA) import points \
+	  tests/fixtures/real/population_2022.csv 2>/dev/null
+	$(OUT)/bench_daemon $(OUT)/vigied $(BENCH_DATA) $(BENCH_DAEMON_SECS)
 
 format:
 	clang-format -i $$(find core include tests -name '*.[ch]')
