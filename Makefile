@@ -40,6 +40,11 @@ ifeq ($(FLAVOUR),san)
          -fno-sanitize-recover=undefined
   OUT := $(BUILD_ROOT)/san
 endif
+ifeq ($(FLAVOUR),fuzz)
+  CC  := clang
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link
+  OUT := $(BUILD_ROOT)/fuzz
+endif
 CFLAGS  ?=
 CFLAGS  += $(BASE) $(OPT)
 LDFLAGS += $(filter -fsanitize=%,$(OPT))
@@ -56,7 +61,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
 INTEG_BIN := $(INTEG_SRC:tests/integration/test_%.c=$(OUT)/tests/itest_%)
 
-.PHONY: all debug san test run bench deps format lint clean check-asserts
+.PHONY: all debug san test run bench deps format lint clean check-asserts fuzz
 
 all: $(OUT)/vigie $(OUT)/vigied $(LIB)
 
@@ -91,6 +96,19 @@ $(OUT)/bench_store: $(OUT)/obj/tests/bench/bench_store.o $(LIB)
 $(OUT)/bench_daemon: $(OUT)/obj/tests/bench/bench_daemon.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
+# libFuzzer on the request parser and dispatcher (clang). make test runs
+# it for FUZZ_SECS; `make fuzz FUZZ_SECS=600` for longer.
+FUZZ_SECS ?= 20
+$(OUT)/fuzz_request: $(OUT)/obj/tests/fuzz/fuzz_request.o $(LIB)
+	$(CC) -fsanitize=address,undefined,fuzzer -o $@ $^ $(DEP_LIBS)
+fuzz: deps
+	@$(MAKE) --no-print-directory FLAVOUR=fuzz $(BUILD_ROOT)/fuzz/fuzz_request
+	@mkdir -p $(BUILD_ROOT)/fuzz/corpus
+	VIGIE_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1 \
+	  $(BUILD_ROOT)/fuzz/fuzz_request -max_total_time=$(FUZZ_SECS) \
+	  -max_len=4096 -print_final_stats=1 $(BUILD_ROOT)/fuzz/corpus \
+	  tests/fuzz/corpus
+
 deps:
 	@bash scripts/install-deps.sh
 
@@ -104,6 +122,7 @@ test: deps
 	@$(MAKE) --no-print-directory FLAVOUR=san check-asserts lint tests-build
 	@$(MAKE) --no-print-directory FLAVOUR=release all
 	@$(MAKE) --no-print-directory FLAVOUR=san tests-run
+	@$(MAKE) --no-print-directory fuzz
 
 .PHONY: tests-build tests-run
 tests-build: $(UNIT_BIN) $(INTEG_BIN) $(OUT)/vigie $(OUT)/vigied

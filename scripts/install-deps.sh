@@ -23,6 +23,7 @@ PKGS=(
   python3             # small data-conversion scripts
   curl                # integration scripts
   cppcheck            # make lint (part of make test)
+  clang libclang-rt-14-dev # make fuzz (libFuzzer; part of make test)
 )
 
 missing=()
