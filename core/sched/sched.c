@@ -802,12 +802,24 @@ int vg_sched_new(uv_loop_t *loop, const vg_sched_opts *o, vg_sched **out,
 		if ((rc = history_load(s, err)))
 			goto fail;
 		s->history_fd = open(s->history_path,
-				     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+				     O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
 				     0644);
 		if (s->history_fd < 0) {
 			rc = vg_error_at(err, VG_EIO, s->history_path, 0, 0,
 					 "cannot open the run history for "
 					 "appending: %s",
+					 strerror(errno));
+			goto fail;
+		}
+		/* A crash mid-append leaves a cut last line: end it, so the
+		 * next record starts on a line of its own. */
+		off_t end = lseek(s->history_fd, 0, SEEK_END);
+		char last = '\n';
+		if (end > 0 && pread(s->history_fd, &last, 1, end - 1) == 1 &&
+		    last != '\n' && write(s->history_fd, "\n", 1) != 1) {
+			rc = vg_error_at(err, VG_EIO, s->history_path, 0, 0,
+					 "cannot repair the cut last line of "
+					 "the run history: %s",
 					 strerror(errno));
 			goto fail;
 		}
