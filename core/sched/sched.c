@@ -73,6 +73,7 @@ typedef struct hist_entry {
 	int64_t last_start_ms;
 	uint64_t runs, failures;
 	cJSON *last;
+	cJSON *last_started; /* the record that gave last_start_ms */
 } hist_entry;
 
 struct vg_sched {
@@ -108,6 +109,7 @@ struct vg_sched {
 	char history_last_error[256];
 	uint64_t rng;
 
+	int in_event; /* > 0 while an event callback runs */
 	bool stopping, stop_done, freeing;
 	void (*done_cb)(void *);
 	void *done_ud;
@@ -205,8 +207,11 @@ static void emit(vg_sched *s, const run *r)
 	if (!s->o.event)
 		return;
 	cJSON *o = run_json(r);
-	if (o)
+	if (o) {
+		s->in_event++;
 		s->o.event(s->o.ud, o);
+		s->in_event--;
+	}
 	cJSON_Delete(o);
 }
 
@@ -263,8 +268,11 @@ static void record(vg_sched *s, job *j, const run *r)
 	cJSON_AddItemToArray(s->recent, rec);
 	while (cJSON_GetArraySize(s->recent) > VG_SCHED_HISTORY_MEM)
 		cJSON_DeleteItemFromArray(s->recent, 0);
-	if (s->o.event)
+	if (s->o.event) {
+		s->in_event++;
 		s->o.event(s->o.ud, rec);
+		s->in_event--;
+	}
 }
 
 static void run_free(run *r)
@@ -637,6 +645,80 @@ static hist_entry *hist_get(vg_sched *s, const char *name, bool create)
 	return e;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	double x = cJSON_GetObjectItem(*(cJSON *const *)a, "id")->valuedouble;
+	double y = cJSON_GetObjectItem(*(cJSON *const *)b, "id")->valuedouble;
+	return (x > y) - (x < y);
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* Rewrite the history file with its last VG_SCHED_HISTORY_KEEP lines,
+ * preceded by each job's latest started run if it is older (a monthly
+ * job's last run must survive, or it would look missed). Written to a
+ * temporary file, fsync'd and renamed over: a crash leaves either file
+ * whole. A failure only leaves the file long: it is reported in stats. */
+static void history_compact(vg_sched *s, char **ring, uint64_t nvalid)
+{
+	size_t keep = VG_SCHED_HISTORY_KEEP;
+	size_t first = (size_t)(nvalid % keep); /* oldest slot of the ring */
+	cJSON *oldest = cJSON_Parse(ring[first]);
+	double oldest_id = oldest ? cJSON_GetObjectItem(oldest, "id")->valuedouble
+				  : 0;
+	cJSON_Delete(oldest);
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%.4000s.compact", s->history_path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	bool ok = fd >= 0;
+	cJSON **olds = calloc(s->nhist ? s->nhist : 1, sizeof(cJSON *));
+	size_t nold = 0;
+	ok = ok && olds;
+	for (size_t i = 0; ok && i < s->nhist; i++) {
+		cJSON *r = s->hist[i].last_started;
+		if (r && cJSON_GetObjectItem(r, "id")->valuedouble < oldest_id)
+			olds[nold++] = r;
+	}
+	if (ok)
+		qsort(olds, nold, sizeof(*olds), cmp_id);
+	for (size_t i = 0; ok && i < nold; i++) {
+		char *txt = cJSON_PrintUnformatted(olds[i]);
+		ok = txt && write_all(fd, txt, strlen(txt)) &&
+		     write_all(fd, "\n", 1);
+		free(txt);
+	}
+	for (size_t i = 0; ok && i < keep; i++) {
+		const char *l = ring[(first + i) % keep];
+		size_t n = strlen(l);
+		ok = write_all(fd, l, n) &&
+		     (n && l[n - 1] == '\n' ? true : write_all(fd, "\n", 1));
+	}
+	free(olds);
+	ok = ok && fsync(fd) == 0;
+	if (fd >= 0 && close(fd) != 0)
+		ok = false;
+	ok = ok && rename(tmp, s->history_path) == 0;
+	if (!ok) {
+		s->history_write_errors++;
+		snprintf(s->history_last_error, sizeof(s->history_last_error),
+			 "%.200s: compaction failed: %s", s->history_path,
+			 strerror(errno));
+		unlink(tmp);
+	}
+}
+
 static int history_load(vg_sched *s, vg_error *err)
 {
 	FILE *f = fopen(s->history_path, "r");
@@ -650,6 +732,16 @@ static int history_load(vg_sched *s, vg_error *err)
 		return vg_error_at(err, VG_EIO, s->history_path, 0, 0,
 				   "cannot read the run history: %s",
 				   strerror(errno));
+	}
+	/* The last VG_SCHED_HISTORY_KEEP valid lines, for compaction. */
+	char **ring = calloc(VG_SCHED_HISTORY_KEEP, sizeof(char *));
+	uint64_t nvalid = 0;
+	int rc = 0;
+	if (!ring) {
+		fclose(f);
+		return vg_error_set(err, VG_ENOMEM,
+				    "%s: out of memory loading the run history",
+				    s->history_path);
 	}
 	while ((len = getline(&line, &cap, f)) >= 0) {
 		cJSON *rec = cJSON_ParseWithLength(line, (size_t)len);
@@ -666,22 +758,28 @@ static int history_load(vg_sched *s, vg_error *err)
 		if (id->valuedouble >= (double)s->next_id)
 			s->next_id = (uint64_t)id->valuedouble + 1;
 		hist_entry *e = hist_get(s, name->valuestring, true);
-		if (!e) {
+		char **slot = &ring[nvalid % VG_SCHED_HISTORY_KEEP];
+		free(*slot);
+		*slot = strndup(line, (size_t)len);
+		nvalid++;
+		if (!e || !*slot) {
 			cJSON_Delete(rec);
-			free(line);
-			fclose(f);
-			return vg_error_set(err, VG_ENOMEM,
-					    "%s: out of memory loading the "
-					    "run history",
-					    s->history_path);
+			rc = vg_error_set(err, VG_ENOMEM,
+					  "%s: out of memory loading the "
+					  "run history",
+					  s->history_path);
+			break;
 		}
 		const cJSON *started =
 			cJSON_GetObjectItemCaseSensitive(rec, "started_at");
 		if (strcmp(st->valuestring, "canceled") != 0 &&
 		    cJSON_IsNumber(started)) {
 			int64_t ms = (int64_t)(started->valuedouble * 1000.0);
-			if (ms > e->last_start_ms)
+			if (ms > e->last_start_ms) {
 				e->last_start_ms = ms;
+				cJSON_Delete(e->last_started);
+				e->last_started = cJSON_Duplicate(rec, true);
+			}
 			e->runs++;
 			if (strcmp(st->valuestring, "ok") != 0)
 				e->failures++;
@@ -695,10 +793,15 @@ static int history_load(vg_sched *s, vg_error *err)
 	bool bad = ferror(f);
 	free(line);
 	fclose(f);
-	if (bad)
-		return vg_error_at(err, VG_EIO, s->history_path, 0, 0,
-				   "error reading the run history");
-	return 0;
+	if (!rc && bad)
+		rc = vg_error_at(err, VG_EIO, s->history_path, 0, 0,
+				 "error reading the run history");
+	if (!rc && nvalid > 2 * (uint64_t)VG_SCHED_HISTORY_KEEP)
+		history_compact(s, ring, nvalid);
+	for (size_t i = 0; i < VG_SCHED_HISTORY_KEEP; i++)
+		free(ring[i]);
+	free(ring);
+	return rc;
 }
 
 /* ---- life cycle ------------------------------------------------------ */
@@ -730,6 +833,7 @@ static void free_all(vg_sched *s)
 	for (size_t i = 0; i < s->nhist; i++) {
 		free(s->hist[i].name);
 		cJSON_Delete(s->hist[i].last);
+		cJSON_Delete(s->hist[i].last_started);
 	}
 	free(s->hist);
 	cJSON_Delete(s->recent);
@@ -1048,6 +1152,10 @@ int vg_sched_set(vg_sched *s, const vg_sched_spec *specs, size_t n,
 		return vg_error_set(err, VG_EBUSY,
 				    "scheduler: stopping, jobs cannot be "
 				    "changed");
+	if (s->in_event)
+		return vg_error_set(err, VG_EBUSY,
+				    "scheduler: jobs cannot be changed from "
+				    "inside an event callback");
 	vg_cron *crons = calloc(n ? n : 1, sizeof(*crons));
 	job **jobs = calloc(n ? n : 1, sizeof(*jobs));
 	bool *changed = calloc(n ? n : 1, sizeof(bool));
@@ -1296,7 +1404,7 @@ int vg_sched_stop(vg_sched *s, double grace_s, void (*done_cb)(void *ud),
 {
 	if (!s)
 		return VG_EINVAL;
-	if (s->stopping)
+	if (s->stopping || s->in_event)
 		return VG_EBUSY;
 	quiesce(s);
 	s->done_cb = done_cb;
@@ -1319,7 +1427,7 @@ static void on_close(uv_handle_t *h)
 
 void vg_sched_free(vg_sched *s)
 {
-	if (!s)
+	if (!s || VG_FAILS_ASSERT(!s->in_event))
 		return;
 	if (!s->stopping)
 		quiesce(s);

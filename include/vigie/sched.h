@@ -9,7 +9,8 @@
  *
  * Threading contract: every vg_sched_* function must be called on the loop
  * thread. The run callback is called on a worker thread; the event
- * callback on the loop thread.
+ * callback on the loop thread, and it may call vg_sched_trigger and the
+ * *_json functions but not vg_sched_set, _stop or _free (VG_EBUSY).
  *
  * Rules:
  *  - a job has at most one run queued or running. A cron/every trigger
@@ -59,6 +60,12 @@ struct cJSON;
 #define VG_SCHED_DEFAULT_RETRIES 3
 /* Finished runs kept in memory for `jobs` (the file keeps them all). */
 #define VG_SCHED_HISTORY_MEM 256
+
+/* At start-up, a history file of more than twice this many records is
+ * rewritten with the last VG_SCHED_HISTORY_KEEP ones (plus each job's
+ * latest started run, so missed-run detection survives); `runs` and
+ * `failures` then count what the file still holds. */
+#define VG_SCHED_HISTORY_KEEP 10000
 
 typedef struct vg_sched vg_sched;
 

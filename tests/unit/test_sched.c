@@ -48,6 +48,8 @@ typedef struct ctx {
 	cJSON *events;    /* finished records, in order (loop thread) */
 	int nevents_all;
 	bool stopped;
+	bool set_in_event; /* event_cb tries vg_sched_set, stores the rc */
+	int set_in_event_rc;
 	bool (*pred)(struct ctx *);
 	bool pred_ok;
 	uint64_t deadline;
@@ -101,6 +103,11 @@ static void event_cb(void *ud, const cJSON *job)
 	const cJSON *st = cJSON_GetObjectItem(job, "status");
 	cr_assert(cJSON_IsString(st));
 	c->nevents_all++;
+	if (c->set_in_event) {
+		vg_error e2;
+		c->set_in_event_rc = vg_sched_set(c->s, NULL, 0, &e2);
+		c->set_in_event = false;
+	}
 	if (strcmp(st->valuestring, "queued") != 0 &&
 	    strcmp(st->valuestring, "running") != 0)
 		cJSON_AddItemToArray(c->events, cJSON_Duplicate(job, true));
@@ -315,6 +322,7 @@ Test(sched, manual_trigger_and_record)
 	vg_sched_spec spec = { .name = "a" };
 	OK(vg_sched_set(c.s, &spec, 1, &E));
 	uint64_t id1 = 0, id2 = 0;
+	c.set_in_event = true;
 	OK(vg_sched_trigger(c.s, "a", &id1, &E));
 	cr_expect_gt(id1, 0);
 	/* Already queued or running: the same run. */
@@ -344,6 +352,8 @@ Test(sched, manual_trigger_and_record)
 	snprintf(want, sizeof(want), "sha256:%llu", (unsigned long long)id1);
 	cr_expect_str_eq(str(r, "checksum"), want);
 	cr_expect_eq(atomic_load(&c.calls), 1);
+	cr_expect_eq(c.set_in_event_rc, VG_EBUSY,
+		     "vg_sched_set accepted inside an event callback");
 
 	/* After it ended, a trigger makes a new run. */
 	OK(vg_sched_trigger(c.s, "a", &id2, &E));
@@ -820,4 +830,78 @@ Test(sched, bad_options)
 	cr_expect_str_eq(E.where, "/nonexistent-dir/runs.jsonl");
 	cr_expect_null(s);
 	cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+Test(sched, long_history_is_compacted_keeping_each_jobs_last_run)
+{
+	setenv("TZ", "UTC", 1);
+	tzset();
+	ctx c = { 0 };
+	int64_t now = 1772445600; /* 2026-03-02T10:00:00Z */
+	snprintf(c.dir, sizeof(c.dir), "/tmp/vigie-sched-XXXXXX");
+	cr_assert_not_null(mkdtemp(c.dir));
+	snprintf(c.hist, sizeof(c.hist), "%s/runs.jsonl", c.dir);
+	FILE *f = fopen(c.hist, "w");
+	cr_assert_not_null(f);
+	/* The monthly job ran on the 1st; then 25 000 hourly records. */
+	fprintf(f, "{\"id\":1,\"name\":\"monthly\",\"status\":\"ok\","
+		   "\"started_at\":%lld}\n",
+		(long long)(now - 34 * 3600));
+	int total = 25000;
+	for (int i = 0; i < total; i++)
+		fprintf(f,
+			"{\"id\":%d,\"name\":\"hourly\",\"status\":\"%s\","
+			"\"started_at\":%lld}\n",
+			i + 2, i % 10 ? "ok" : "failed",
+			(long long)(now - (total - i) * 60));
+	fclose(f);
+
+	add_beh(&c, "monthly", 0, 0, true, false);
+	add_beh(&c, "hourly", 0, 0, true, false);
+	c.fake_now = now;
+	start(&c, 1, true, 0.05);
+	vg_sched_spec specs[2] = { { .name = "monthly", .cron = "0 0 1 * *" },
+				   { .name = "hourly", .every_s = 3600 } };
+	OK(vg_sched_set(c.s, specs, 2, &E));
+	/* Counts come from the whole file as read; nothing was missed. */
+	cJSON *pl = vg_sched_plugins_json(c.s);
+	cr_expect_eq(num(plugin(pl, "monthly"), "runs"), 1);
+	cr_expect_eq(num(plugin(pl, "hourly"), "runs"), total);
+	cr_expect_eq(num(plugin(pl, "hourly"), "failures"), total / 10);
+	cr_expect_str_eq(str(plugin(pl, "monthly"), "state"), "idle");
+	cr_expect_str_eq(str(plugin(pl, "hourly"), "state"), "idle");
+	cJSON_Delete(pl);
+	cJSON *st = vg_sched_stats_json(c.s);
+	cr_expect_eq(num(st, "history_write_errors"), 0);
+	cJSON_Delete(st);
+	finish(&c);
+
+	/* The file now holds the monthly record and the last 10 000. */
+	f = fopen(c.hist, "r");
+	char line[512];
+	int n = 0;
+	cJSON *first = NULL, *second = NULL;
+	while (fgets(line, sizeof(line), f)) {
+		if (n == 0)
+			first = cJSON_Parse(line);
+		if (n == 1)
+			second = cJSON_Parse(line);
+		n++;
+	}
+	fclose(f);
+	cr_expect_eq(n, VG_SCHED_HISTORY_KEEP + 1);
+	cr_expect_str_eq(str(first, "name"), "monthly");
+	cr_expect_eq(num(second, "id"), total + 2 - VG_SCHED_HISTORY_KEEP);
+	cJSON_Delete(first);
+	cJSON_Delete(second);
+
+	/* Reloaded: the monthly job is still not missed. */
+	start(&c, 1, true, 0.05);
+	OK(vg_sched_set(c.s, specs, 2, &E));
+	pl = vg_sched_plugins_json(c.s);
+	cr_expect_str_eq(str(plugin(pl, "monthly"), "state"), "idle");
+	cr_expect_eq(num(plugin(pl, "hourly"), "runs"), VG_SCHED_HISTORY_KEEP);
+	cJSON_Delete(pl);
+	finish(&c);
+	cleanup_dir(&c);
 }
