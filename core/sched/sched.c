@@ -748,8 +748,15 @@ static int history_load(vg_sched *s, vg_error *err)
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(rec, "name");
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "id");
 		const cJSON *st = cJSON_GetObjectItemCaseSensitive(rec, "status");
+		const cJSON *started =
+			cJSON_GetObjectItemCaseSensitive(rec, "started_at");
+		/* Ranges checked before any double -> integer conversion. */
 		if (!cJSON_IsObject(rec) || !cJSON_IsString(name) ||
-		    !cJSON_IsNumber(id) || !cJSON_IsString(st)) {
+		    !cJSON_IsNumber(id) || !cJSON_IsString(st) ||
+		    !(id->valuedouble >= 1 && id->valuedouble <= 9e15) ||
+		    (started && !(cJSON_IsNumber(started) &&
+				  started->valuedouble >= 0 &&
+				  started->valuedouble <= 1e11))) {
 			cJSON_Delete(rec);
 			if (len > 1 || line[0] != '\n')
 				s->history_bad_lines++;
@@ -770,8 +777,6 @@ static int history_load(vg_sched *s, vg_error *err)
 					  s->history_path);
 			break;
 		}
-		const cJSON *started =
-			cJSON_GetObjectItemCaseSensitive(rec, "started_at");
 		if (strcmp(st->valuestring, "canceled") != 0 &&
 		    cJSON_IsNumber(started)) {
 			int64_t ms = (int64_t)(started->valuedouble * 1000.0);

@@ -638,6 +638,9 @@ Test(sched, history_persisted_and_missed_run_once)
 	 * cut last line (crash mid-write) is skipped and counted. */
 	FILE *f = fopen(c.hist, "a");
 	cr_assert_not_null(f);
+	fputs("{\"id\": 1e300, \"name\": \"daily\", \"status\": \"ok\"}\n", f);
+	fputs("{\"id\": 98, \"name\": \"daily\", \"status\": \"ok\", "
+	      "\"started_at\": -5}\n", f);
 	fputs("{\"id\": 99, \"name\": \"daily\", \"sta", f);
 	fclose(f);
 	c.fake_now = T0 + 3 * 86400;
@@ -651,7 +654,7 @@ Test(sched, history_persisted_and_missed_run_once)
 	/* daily changed nothing, so derived did not run. */
 	cr_expect_eq(count_events(&c, "derived", NULL), 0);
 	cJSON *st = vg_sched_stats_json(c.s);
-	cr_expect_eq(num(st, "history_bad_lines"), 1);
+	cr_expect_eq(num(st, "history_bad_lines"), 3);
 	cJSON_Delete(st);
 	finish(&c);
 
@@ -668,7 +671,7 @@ Test(sched, history_persisted_and_missed_run_once)
 		cJSON_Delete(r);
 	}
 	fclose(f);
-	cr_expect_eq(n, 5);
+	cr_expect_eq(n, 7); /* 5 records + the 2 out-of-range lines */
 	cr_expect_eq(bad, 1);
 	cleanup_dir(&c);
 }
