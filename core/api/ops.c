@@ -1157,14 +1157,16 @@ static const vg_api_col cols_disp[] = {
 	N("max"),	    N("max_min_ratio"), C("min_territory"),
 	C("max_territory"), C_END
 };
-static const vg_api_col cols_plugins[] = { C("name"), C("schedule"),
-					   C("next_run"), C("last_status"),
-					   N("runs"), N("failures"), C_END };
-static const vg_api_col cols_jobs[] = { N("id"),	C("plugin"),
-					C("trigger"),	C("status"),
-					C("start"),	N("duration_s"),
-					N("rows_written"), C("error"),
-					C_END };
+static const vg_api_col cols_plugins[] = {
+	C("name"),	  C("state"), C("cron"),	N("every_s"),
+	N("next_fire"),	  C("last_status"), N("runs"), N("failures"),
+	C("error"),	  C_END
+};
+static const vg_api_col cols_jobs[] = {
+	N("id"),	 C("name"),	  C("trigger"), C("status"),
+	N("started_at"), N("duration_s"), N("rows_written"), C("error"),
+	C_END
+};
 
 static const vg_api_op ops[] = {
 	{ "ping", 0, op_ping, args_none, NULL, "liveness and protocol version",
