@@ -12,6 +12,7 @@
 
 #include "cmd/output.h"
 #include "vigie/common.h"
+#include "vigie/fold.h"
 #include "vigie/io.h"
 #include "vigie/query.h"
 #include "vigie/store.h"
@@ -784,6 +785,31 @@ static int territory_row(void *ud, uint32_t id)
 
 static int cmd_territories(cli *c, int argc, char **argv)
 {
+	/* --search TEXT is this command's own option: take it out before
+	 * the shared parser sees it. */
+	const char *search = NULL;
+	int k = 1;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--search") && i + 1 < argc)
+			search = argv[++i];
+		else if (!strncmp(argv[i], "--search=", 9))
+			search = argv[i] + 9;
+		else if (!strcmp(argv[i], "--search"))
+			return usage_error("territories", "%s needs a TEXT "
+					   "(part of a name)", argv[i]);
+		else
+			argv[k++] = argv[i];
+	}
+	argc = k;
+	if (search) {
+		char key[512];
+		size_t words = vg_fold(search, key, sizeof(key), 0) > 0;
+		for (const char *p = key; *p; p++)
+			words += *p == ' ';
+		if (words > 16)
+			return usage_error("territories", "--search '%s': too "
+					   "many words (16 at most)", search);
+	}
 	cmd_opts o;
 	if (parse_opts("territories", argc, argv, &o))
 		return EXIT_USAGE;
@@ -802,7 +828,10 @@ static int cmd_territories(cli *c, int argc, char **argv)
 	static const col_kind kinds[] = { COL_STR, COL_STR, COL_STR, COL_STR,
 					  COL_NUM };
 	x.q.t = out_new(c->fmt, 5, cols, kinds);
-	int rc = vg_read_territories(r, o.level, territory_row, &x);
+	int rc = search ? vg_read_territory_search(r, search, o.level, x.in, 0,
+						   0, territory_row, &x, NULL)
+			: vg_read_territories(r, o.level, territory_row, &x);
+
 	vg_read_end(r);
 	return out_flush(x.q.t, stdout) || rc ? EXIT_FAIL : EXIT_OK;
 }
@@ -874,8 +903,10 @@ static const struct command {
 	{ "export", cmd_export, "points [--indicator IND]",
 	  "write points as CSV (re-importable) to standard output" },
 	{ "indicators", cmd_indicators, "", "list indicators" },
-	{ "territories", cmd_territories, "[--level L] [--in TERR]",
-	  "list territories" },
+	{ "territories", cmd_territories,
+	  "[--level L] [--in TERR] [--search TEXT]",
+	  "list territories; --search: by name, accents and case ignored "
+	  "(\"st etienne\"), best matches first" },
 	{ "stat", cmd_stat, "", "store statistics" },
 	{ "help", cmd_help, "", "this text" },
 };
