@@ -20,6 +20,17 @@
  * inputs published at different levels (counts by département,
  * population by commune) therefore do not combine below the target.
  *
+ * Passage table (commune mergers and splits, vigie/store.h successors):
+ * a leaf with no value of its own takes the values of the old codes it
+ * replaced, following chains (A -> B -> C), each multiplied by the share
+ * that went to it (ratio inputs each weighted; a wmean's weight weighted,
+ * its value not; min/max only through whole successions, weight 1). Either
+ * every old code holding a value can enter, or none does and the leaf is
+ * partial. A leaf with its own value ignores its old codes' (no double
+ * count). Such leaves are counted in cov.via_passage. Old codes
+ * themselves are never members of anything, and vg_aggregate_level does
+ * not list them.
+ *
  * A value published at the target itself takes precedence; the answer
  * says which it is. Every computed value carries its coverage. The engine
  * never writes. */
@@ -43,6 +54,9 @@ typedef struct vg_coverage {
 	uint32_t members;    /* leaves within the target */
 	uint32_t with_data;  /* leaves whose value entered the result */
 	uint32_t suppressed; /* leaves whose value is suppressed or missing */
+	uint32_t via_passage; /* leaves (among with_data) whose value came
+				 through the passage table: the values of
+				 the old codes they replaced */
 	/* ratio: the denominator; wmean: the weight. Total over the members
 	 * that have it, and the part behind members that entered the result.
 	 * NaN for the other rules. */
