@@ -756,6 +756,70 @@ Test(import_territories, successors_column)
 	rm_tree(dir);
 }
 
+/* The official geography package (@etalab/decoupage-administratif 4.1.0,
+ * COG 2024, installed in node_modules by scripts/install-deps.sh),
+ * converted by scripts/decoupage_to_territories.py: it imports, has the
+ * COG's territories level by level, and differs from the INSEE-derived
+ * file only by the EPCI names (abbreviated "CC ..." in the package) and
+ * 2 189 more old codes (anciensCodes: mergers older than the communes
+ * déléguées). */
+Test(import_territories, decoupage_package, .timeout = 120)
+{
+	char *dir = tmp_dir();
+	const char *root = env_or("VIGIE_ROOT", ".");
+	char out[1024], cmp[1024], cmd[4096];
+	snprintf(out, sizeof(out), "%s/dec.csv", dir);
+	snprintf(cmp, sizeof(cmp), "%s/cmp.txt", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "python3 '%s/scripts/decoupage_to_territories.py' > '%s' "
+		 "2>/dev/null && python3 '%s/scripts/decoupage_to_territories.py'"
+		 " --compare '%s/tests/fixtures/real/territories_cog2024.csv' "
+		 "> '%s' 2>/dev/null",
+		 root, out, root, root, cmp);
+	cr_assert_eq(system(cmd), 0,
+		     "decoupage_to_territories.py failed (is node_modules "
+		     "installed? scripts/install-deps.sh): %s", cmd);
+	vg_store *s = open_in(dir, "d");
+	OK(vg_import_territories(s, out, NULL, &R, &E));
+	cr_assert_eq(R.bad_rows, 0);
+	cr_assert_eq(R.commit.territories, 36355 + 4180);
+	vg_read *r;
+	OK(vg_read_begin(s, &r, &E));
+	cr_assert_eq(count_level(r, "com"), 34935 + 4180);
+	cr_assert_eq(count_within(r, "com", "fr"), 34935);
+	cr_assert_eq(count_level(r, "arm"), 45);
+	cr_assert_eq(count_level(r, "epci"), 1255);
+	cr_assert_eq(count_level(r, "dep"), 101);
+	cr_assert_eq(count_level(r, "reg"), 18);
+	cr_assert_eq(count_within(r, "com", "dep:85"), 255);
+	/* An old code known from anciensCodes only (Valserhône, 2019). */
+	vg_territory t = read_terr(r, "com:01126");
+	cr_assert_eq(t.nsuccessors, 1);
+	cr_assert_str_eq(t.successors[0].code, "com:01033");
+	vg_territory_clear(&t);
+	vg_read_end(r);
+	vg_store_close(s);
+
+	FILE *f = fopen(cmp, "r");
+	cr_assert_not_null(f);
+	char text[16384];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	const char *want[] = {
+		"com;34935;34935;0\n", "arm;45;45;0\n", "epci;1255;1255;0\n",
+		"dep;101;101;0\n", "reg;18;18;0\n",
+		"com (old codes);4180;1991;2189\n",
+		"codes only in territories_cog2024.csv: 0\n",
+		"names that differ: 1233\n", "parents that differ: 0\n",
+		"successors that differ: 0\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
+		cr_assert(strstr(text, want[i]), "'%s' not in:\n%s", want[i],
+			  text);
+	rm_tree(dir);
+}
+
 /* ---- points: the real populations ------------------------------------- */
 
 typedef struct sum_acc {
