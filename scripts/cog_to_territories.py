@@ -6,16 +6,24 @@
         [--epci EPCI_au_01-01-2024~Composition_communale.csv \
          --epci-names EPCI_au_01-01-2024~EPCI.csv] > territories.csv
 
-Output: `code;level;name;parent_codes` (see README, "Import formats"), in
-an order where parents come first: fr, régions, départements, EPCI,
-communes, arrondissements municipaux.
+Output: `code;level;name;parent_codes;members;successors` (see README,
+"Import formats"), in an order where parents come first: fr, régions,
+départements, EPCI, communes, arrondissements municipaux, then the old
+commune codes of the passage table.
 
 - Communes (TYPECOM=COM) get parents epci (when --epci is given and the
   commune has one), dep and reg.
 - Arrondissements municipaux (ARM) get their commune (COMPARENT: 75056,
   69123, 13055), dep and reg.
-- Communes déléguées/associées (COMD/COMA) are not territories: they feed
-  the passage table (a later step), so they are skipped here.
+- Communes déléguées/associées (COMD/COMA) whose code differs from their
+  commune's (COMPARENT) are former communes merged into it: each becomes
+  an old-code row (level com, no parents, `successors` = the current
+  commune) so that data published under the old code is counted in the
+  commune that replaced it. A COMD with its commune's own code (85146
+  Montaigu in 85146 Montaigu-Vendée) is the same code: no row. Chains
+  (A into B, B later into C) are followed to the current commune; in the
+  COG file COMPARENT is already current, so this only matters for other
+  sources (see decoupage_to_territories.py).
 - The COG file carries no names for départements and régions; they come
   from the INSEE populations légales workbook (ensemble~*.csv). Mayotte
   (976, région 06) is absent from it, so its name is given below.
@@ -37,6 +45,39 @@ EXTRA_REGS = {"06": "Mayotte"}
 def read_csv(path, sep):
     with open(path, newline="", encoding="utf-8-sig") as f:
         yield from csv.DictReader(f, delimiter=sep)
+
+
+def resolve_chains(succ, current):
+    """Map each old code to the current code(s) it ended in.
+
+    `succ`: old code -> list of (code, weight); `current`: set of current
+    codes. A -> B (old) -> C gives A -> C; weights multiply along a path
+    and add up when two paths end in the same code. Raises ValueError on
+    a cycle or a code that ends nowhere."""
+    out = {}
+
+    def walk(code, seen):
+        if code in current:
+            return [(code, 1.0)]
+        if code in seen or code not in succ:
+            raise ValueError(f"old code {code}: no current successor "
+                             f"(path {' -> '.join(seen + [code])})")
+        acc = {}
+        for nxt, w in succ[code]:
+            for c, w2 in walk(nxt, seen + [code]):
+                acc[c] = acc.get(c, 0.0) + w * w2
+        return sorted(acc.items())
+
+    for old in succ:
+        out[old] = walk(old, [])
+    return out
+
+
+def successors_field(lst):
+    """`com:85146`, or `com:A=0.6|com:B=0.4` for a split."""
+    if len(lst) == 1 and abs(lst[0][1] - 1.0) < 1e-12:
+        return "com:" + lst[0][0]
+    return "|".join(f"com:{c}={w:.10g}" for c, w in lst)
 
 
 def main():
@@ -67,13 +108,34 @@ def main():
             if r["EPCI"] != "ZZZZZZZZZ":
                 epci_name[r["EPCI"]] = r["LIBEPCI"]
 
-    communes, arms = [], []
+    communes, arms, olds = [], [], []
     for r in read_csv(a.cog, ","):
         t = r["TYPECOM"]
         if t == "COM":
             communes.append(r)
         elif t == "ARM":
             arms.append(r)
+        elif t in ("COMD", "COMA") and r["COM"] != r["COMPARENT"]:
+            olds.append(r)
+    current = {r["COM"] for r in communes}
+    succ, old_name = {}, {}
+    for r in olds:
+        if r["COM"] in current:
+            print(f"{a.cog}: {r['TYPECOM']} {r['COM']} is also a current "
+                  f"commune: not an old code, skipped", file=sys.stderr)
+            continue
+        prev = succ.get(r["COM"])
+        if prev and prev != [(r["COMPARENT"], 1.0)]:
+            print(f"{a.cog}: old code {r['COM']} has two communes "
+                  f"({prev[0][0]}, {r['COMPARENT']})", file=sys.stderr)
+            return 1
+        succ[r["COM"]] = [(r["COMPARENT"], 1.0)]
+        old_name[r["COM"]] = r["LIBELLE"]
+    try:
+        passage = resolve_chains(succ, current)
+    except ValueError as e:
+        print(f"{a.cog}: {e}", file=sys.stderr)
+        return 1
 
     errors = 0
     for r in communes:
@@ -93,13 +155,14 @@ def main():
             epci_regs[e].add(r["REG"])
 
     w = csv.writer(sys.stdout, delimiter=";", lineterminator="\n")
-    w.writerow(["code", "level", "name", "parent_codes"])
-    w.writerow(["fr", "fr", "France", ""])
+    w.writerow(["code", "level", "name", "parent_codes", "members",
+                "successors"])
+    w.writerow(["fr", "fr", "France", "", "", ""])
     for code in sorted(regs):
-        w.writerow([f"reg:{code}", "reg", regs[code], "fr"])
+        w.writerow([f"reg:{code}", "reg", regs[code], "fr", "", ""])
     for code in sorted(deps):
         reg, name = deps[code]
-        w.writerow([f"dep:{code}", "dep", name, f"reg:{reg}"])
+        w.writerow([f"dep:{code}", "dep", name, f"reg:{reg}", "", ""])
     for e in sorted(epci_deps):
         if len(epci_deps[e]) == 1:
             parent = "dep:" + next(iter(epci_deps[e]))
@@ -107,20 +170,25 @@ def main():
             parent = "reg:" + next(iter(epci_regs[e]))
         else:
             parent = "fr"
-        w.writerow([f"epci:{e}", "epci", epci_name.get(e, e), parent])
+        w.writerow([f"epci:{e}", "epci", epci_name.get(e, e), parent, "", ""])
     for r in communes:
         parents = []
         if r["COM"] in epci_of:
             parents.append("epci:" + epci_of[r["COM"]])
         parents += ["dep:" + r["DEP"], "reg:" + r["REG"]]
-        w.writerow([f"com:{r['COM']}", "com", r["LIBELLE"], ",".join(parents)])
+        w.writerow([f"com:{r['COM']}", "com", r["LIBELLE"], ",".join(parents),
+                    "", ""])
     for r in arms:
         dep, reg = r["DEP"], r["REG"]
         w.writerow([f"arm:{r['COM']}", "arm", r["LIBELLE"],
-                    f"com:{r['COMPARENT']},dep:{dep},reg:{reg}"])
+                    f"com:{r['COMPARENT']},dep:{dep},reg:{reg}", "", ""])
+    for code in sorted(passage):
+        w.writerow([f"com:{code}", "com", old_name[code], "", "",
+                    successors_field(passage[code])])
     print(f"cog_to_territories: {len(regs)} régions, {len(deps)} départements, "
           f"{len(epci_deps)} EPCI, {len(communes)} communes, "
-          f"{len(arms)} arrondissements municipaux", file=sys.stderr)
+          f"{len(arms)} arrondissements municipaux, "
+          f"{len(passage)} old commune codes", file=sys.stderr)
     return 0
 
 

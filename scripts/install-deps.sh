@@ -24,6 +24,7 @@ PKGS=(
   curl                # integration scripts
   cppcheck            # make lint (part of make test)
   clang libclang-rt-14-dev # make fuzz (libFuzzer; part of make test)
+  nodejs              # the official geography package (package.json), below
 )
 
 missing=()
@@ -33,18 +34,35 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+# Debian's nodejs has npm in a package of its own; other builds of nodejs
+# (NodeSource) ship it and conflict with Debian's: ask only when missing.
+command -v npm >/dev/null || missing+=(npm)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    SUDO="sudo"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # An old or empty package list makes apt-get install fail on a fresh machine.
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "install-deps: done" >&2
 fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
-  SUDO="sudo"
+# The official geography (@etalab/decoupage-administratif, pinned in
+# package.json and package-lock.json) into node_modules/ at the repository
+# root: data for scripts/decoupage_to_territories.py and its tests. npm ci
+# only when node_modules is missing or older than the lock file, so a
+# machine that has it does not touch the network.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+stamp="$ROOT/node_modules/.package-lock.json"
+if [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ]; then
+  echo "install-deps: npm ci (node_modules)" >&2
+  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || {
+    echo "install-deps: npm ci failed in $ROOT (the npm registry must be reachable once)" >&2
+    exit 1
+  }
 fi
-export DEBIAN_FRONTEND=noninteractive
-# An old or empty package list makes apt-get install fail on a fresh machine.
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "install-deps: done" >&2

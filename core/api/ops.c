@@ -339,6 +339,17 @@ static cJSON *territory_obj(vg_read *r, const vg_territory *t)
 	cJSON_AddStringToObject(o, "name", t->name);
 	cJSON_AddStringToObject(o, "parent_codes", parents);
 	cJSON_AddNumberToObject(o, "members", (double)t->nmembers);
+	if (t->nsuccessors) {
+		/* An old commune code: where its points are counted. */
+		cJSON *su = cJSON_AddArrayToObject(o, "successors");
+		for (size_t i = 0; i < t->nsuccessors; i++) {
+			cJSON *e = cJSON_CreateObject();
+			cJSON_AddStringToObject(e, "code", t->successors[i].code);
+			cJSON_AddNumberToObject(e, "weight",
+						t->successors[i].weight);
+			cJSON_AddItemToArray(su, e);
+		}
+	}
 	return o;
 }
 
@@ -357,13 +368,31 @@ static int territory_row(void *ud, uint32_t id)
 	return 0;
 }
 
+static int search_row(void *ud, uint32_t id)
+{
+	list_ctx *x = ud;
+	vg_territory t;
+	if (vg_read_territory(x->r, id, &t, NULL))
+		return VG_ESTORE;
+	cJSON_AddItemToArray(x->rows, territory_obj(x->r, &t));
+	vg_territory_clear(&t);
+	return 0;
+}
+
+/* Name search: best matches first (vg_read_territory_search), paged by
+ * the store so only the page's records are read. */
 static int search_territories(list_ctx *x, const char *search,
 			      const char *level)
 {
-	(void)search;
-	(void)level;
-	return vg__api_fail(x->q, "unavailable",
-			    "search: name search is not in this build");
+	size_t total = 0;
+	int rc = vg_read_territory_search(x->r, search, level, x->within,
+					  x->pg.offset, x->pg.limit,
+					  search_row, x, &total);
+	if (rc == VG_EINVAL)
+		return vg__api_fail(x->q, "bad_argument",
+				    "search: at most 16 words");
+	x->pg.seen = total;
+	return rc;
 }
 
 static int op_territories(vg_api_req *q)
@@ -498,58 +527,140 @@ static int op_history(vg_api_req *q)
 	return 0;
 }
 
+/* A map of every commune is 35 000 rows: they are written straight as
+ * JSON text (embedded raw in the answer), not built as 140 000 cJSON
+ * nodes and printed again. Same keys and number format as cJSON. */
+typedef struct jbuf {
+	char *s;
+	size_t len, cap;
+	bool oom;
+} jbuf;
+
+static void jb_put(jbuf *b, const char *p, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : 65536;
+		while (nc < b->len + n + 1)
+			nc *= 2;
+		char *ns = realloc(b->s, nc);
+		if (!ns) {
+			b->oom = true;
+			return;
+		}
+		b->s = ns;
+		b->cap = nc;
+	}
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void jb_str(jbuf *b, const char *p)
+{
+	jb_put(b, "\"", 1);
+	const char *run = p;
+	for (; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		jb_put(b, run, (size_t)(p - run));
+		char esc[8];
+		int n = ch == '"'    ? snprintf(esc, sizeof(esc), "\\\"")
+			: ch == '\\' ? snprintf(esc, sizeof(esc), "\\\\")
+				      : snprintf(esc, sizeof(esc), "\\u%04x", ch);
+		jb_put(b, esc, (size_t)n);
+		run = p + 1;
+	}
+	jb_put(b, run, (size_t)(p - run));
+	jb_put(b, "\"", 1);
+}
+
+static void jb_num(jbuf *b, double v)
+{
+	char buf[40];
+	if (isnan(v) || isinf(v))
+		snprintf(buf, sizeof(buf), "null");
+	else if (v == (double)(long long)v && fabs(v) < 1e15)
+		snprintf(buf, sizeof(buf), "%lld", (long long)v);
+	else
+		vg_value_format(v, buf, sizeof(buf));
+	jb_put(b, buf, strlen(buf));
+}
+
+typedef struct slice_ctx {
+	list_ctx x;
+	jbuf rows;
+} slice_ctx;
+
 static int slice_row(void *ud, const vg_point *p)
 {
-	list_ctx *x = ud;
-	if (!page_take(&x->pg))
+	slice_ctx *sc = ud;
+	if (!page_take(&sc->x.pg))
 		return 0;
-	const char *code = vg_read_territory_code(x->r, p->terr);
-	vg_territory t;
-	if (vg_read_territory(x->r, p->terr, &t, NULL))
-		return VG_ESTORE;
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "territory", code ? code : t.code);
-	cJSON_AddStringToObject(o, "name", t.name);
-	add_num(o, "value", p->value);
-	cJSON_AddStringToObject(o, "status", vg_status_name(p->status));
-	cJSON_AddItemToArray(x->rows, o);
-	vg_territory_clear(&t);
-	return 0;
+	jbuf *b = &sc->rows;
+	const char *code = vg_read_territory_code(sc->x.r, p->terr);
+	const char *name = vg_read_territory_name(sc->x.r, p->terr);
+	jb_put(b, b->len > 1 ? ",{\"territory\":" : "{\"territory\":",
+	       b->len > 1 ? 14 : 13);
+	jb_str(b, code ? code : "");
+	jb_put(b, ",\"name\":", 8);
+	if (name)
+		jb_str(b, name);
+	else
+		jb_put(b, "null", 4);
+	jb_put(b, ",\"value\":", 9);
+	jb_num(b, p->value);
+	jb_put(b, ",\"status\":", 10);
+	jb_str(b, vg_status_name(p->status));
+	jb_put(b, "}", 1);
+	return b->oom ? VG_ENOMEM : 0;
 }
 
 static int op_slice(vg_api_req *q)
 {
 	vg_period period;
 	int64_t as_of;
-	list_ctx x = { .q = q };
+	slice_ctx sc = { .x = { .q = q } };
+	list_ctx *x = &sc.x;
 	if (get_period(q, "period", &period) || get_as_of(q, &as_of) ||
-	    get_page(q, &x.pg))
+	    get_page(q, &x->pg))
 		return -1;
 	vg_read *r;
 	vg_error e = { 0 };
 	if (vg_read_begin(q->store, &r, &e))
 		return store_fail(q, &e);
-	x.r = r;
+	x->r = r;
 	uint32_t ind;
 	uint16_t level;
-	if (get_ind(q, r, &ind, &x.decimals) ||
-	    get_terr(q, r, "within", &x.within) ||
+	if (get_ind(q, r, &ind, &x->decimals) ||
+	    get_terr(q, r, "within", &x->within) ||
 	    get_level(q, r, "level", NULL, &level)) {
 		vg_read_end(r);
 		return -1;
 	}
-	new_result(q, &x.rows);
+	jb_put(&sc.rows, "[", 1);
+	int rc = vg_read_slice(r, ind, period, level, x->within, as_of,
+			       slice_row, &sc);
+	vg_read_end(r);
+	jb_put(&sc.rows, "]", 1);
+	if (rc || sc.rows.oom) {
+		free(sc.rows.s);
+		return vg__api_fail(q, "storage", "cannot read the slice: %s",
+				    vg_strerror(rc ? rc : VG_ENOMEM));
+	}
+	q->result = cJSON_CreateObject();
+	cJSON *raw = cJSON_CreateRaw(sc.rows.s);
+	free(sc.rows.s);
+	if (!raw)
+		return vg__api_fail(q, "internal", "out of memory");
+	cJSON_AddItemToObject(q->result, "rows", raw);
 	static const char *const echo[] = { "indicator", "level", "period",
 					    "within", NULL };
 	echo_args(q, echo);
-	add_decimals(q->result, x.decimals);
-	int rc = vg_read_slice(r, ind, period, level, x.within, as_of,
-			       slice_row, &x);
-	vg_read_end(r);
-	if (rc)
-		return vg__api_fail(q, "storage", "cannot read the slice: %s",
-				    vg_strerror(rc));
-	page_result(q->result, &x.pg);
+	add_decimals(q->result, x->decimals);
+	page_result(q->result, &x->pg);
 	return 0;
 }
 
@@ -573,10 +684,14 @@ static void agg_fields(cJSON *o, const vg_agg_value *v)
 		cJSON_AddNumberToObject(o, "members", v->cov.members);
 		cJSON_AddNumberToObject(o, "with_data", v->cov.with_data);
 		cJSON_AddNumberToObject(o, "suppressed", v->cov.suppressed);
+		/* Members counted through the passage table (old commune
+		 * codes of a period published in an older geography). */
+		cJSON_AddNumberToObject(o, "via_passage", v->cov.via_passage);
 	} else {
 		cJSON_AddNullToObject(o, "members");
 		cJSON_AddNullToObject(o, "with_data");
 		cJSON_AddNullToObject(o, "suppressed");
+		cJSON_AddNullToObject(o, "via_passage");
 	}
 	if (computed && !isnan(v->cov.weight_total) && v->cov.weight_total > 0)
 		cJSON_AddNumberToObject(o, "weight_covered_pct",
@@ -589,15 +704,9 @@ static void agg_fields(cJSON *o, const vg_agg_value *v)
 
 static void terr_fields(cJSON *o, vg_read *r, uint32_t id)
 {
-	vg_territory t;
 	const char *code = vg_read_territory_code(r, id);
 	cJSON_AddStringToObject(o, "territory", code ? code : "");
-	if (!vg_read_territory(r, id, &t, NULL)) {
-		cJSON_AddStringToObject(o, "name", t.name);
-		vg_territory_clear(&t);
-	} else {
-		cJSON_AddNullToObject(o, "name");
-	}
+	add_str_or_null(o, "name", vg_read_territory_name(r, id));
 }
 
 typedef struct agg_q {
@@ -1136,7 +1245,7 @@ static const vg_api_col cols_slice[] = { C("territory"), C("name"),
 static const vg_api_col cols_agg[] = {
 	C("territory"), C("name"),	N("value"),    C("status"),
 	C("source"),	N("members"),	N("with_data"), N("suppressed"),
-	N("weight_covered_pct"),	C("coverage"), C_END
+	N("via_passage"), N("weight_covered_pct"),	C("coverage"), C_END
 };
 static const vg_api_col cols_cmp[] = {
 	C("territory"), C("name"),     N("depth"), N("value"), C("status"),

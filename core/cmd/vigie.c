@@ -385,9 +385,17 @@ static int decimals_of(const cJSON *o)
 }
 
 /* Print an answer's rows (or, for ops without a table, its result). */
-static int render(cli *c, const vg_api_op *op, const cJSON *result)
+static int render(cli *c, const vg_api_op *op, cJSON *result)
 {
-	const cJSON *rows = cJSON_GetObjectItemCaseSensitive(result, "rows");
+	cJSON *rows = cJSON_GetObjectItemCaseSensitive(result, "rows");
+	if (cJSON_IsRaw(rows)) {
+		/* In-process answers may carry rows as JSON text (slice). */
+		cJSON *parsed = cJSON_Parse(rows->valuestring);
+		if (!parsed)
+			return EXIT_FAIL;
+		cJSON_ReplaceItemInObjectCaseSensitive(result, "rows", parsed);
+		rows = parsed;
+	}
 	if (!op->cols || !cJSON_IsArray(rows)) {
 		char *s = cJSON_Print(result);
 		if (s)

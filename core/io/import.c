@@ -273,6 +273,67 @@ static size_t count_codes(const char *s)
 	return n;
 }
 
+/* Parse a successors field: "com:85146" (weight 1) or
+ * "com:A=0.6|com:B=0.4". Weights are checked further (range, sum) by
+ * vg_batch_territory. Returns 0 or VG_EINVAL with a message in why. */
+static int parse_successors(const char *s, vg_territory *t, vg_error *why)
+{
+	size_t n = 0, given = 0;
+	while (*s) {
+		while (*s == ' ' || *s == '|')
+			s++;
+		if (!*s)
+			break;
+		const char *e = s;
+		while (*e && *e != '|')
+			e++;
+		const char *eq = memchr(s, '=', (size_t)(e - s));
+		const char *ce = eq ? eq : e;
+		while (ce > s && ce[-1] == ' ')
+			ce--;
+		if (n == VG_MAX_SUCCESSORS)
+			return vg_error_set(why, VG_EINVAL,
+					    "more than %d successors",
+					    VG_MAX_SUCCESSORS);
+		if (ce == s || (size_t)(ce - s) >= VG_CODE_MAX)
+			return vg_error_set(why, VG_EINVAL,
+					    "successor code empty or longer "
+					    "than %d bytes", VG_CODE_MAX - 1);
+		memcpy(t->successors[n].code, s, (size_t)(ce - s));
+		t->successors[n].code[ce - s] = '\0';
+		double w = 1;
+		if (eq) {
+			char buf[64];
+			size_t wl = (size_t)(e - eq - 1);
+			char *end;
+			if (wl == 0 || wl >= sizeof(buf))
+				return vg_error_set(why, VG_EINVAL,
+						    "successor '%s': bad weight",
+						    t->successors[n].code);
+			memcpy(buf, eq + 1, wl);
+			buf[wl] = '\0';
+			w = strtod(buf, &end);
+			while (*end == ' ')
+				end++;
+			if (*end || end == buf)
+				return vg_error_set(why, VG_EINVAL,
+						    "successor '%s': weight '%s' "
+						    "is not a number (use a dot: "
+						    "0.6)", t->successors[n].code,
+						    buf);
+		}
+		given += eq != NULL;
+		t->successors[n++].weight = w;
+		s = e;
+	}
+	if (n > 1 && given < n)
+		return vg_error_set(why, VG_EINVAL,
+				    "%zu successors: each needs its share "
+				    "(com:A=0.6|com:B=0.4)", n);
+	t->nsuccessors = n;
+	return 0;
+}
+
 typedef struct ref_check {
 	char code[VG_CODE_MAX];
 	char from[VG_CODE_MAX];
@@ -289,11 +350,12 @@ int vg_import_territories(vg_store *s, const char *path,
 					     "parent_codes" };
 	int idx[4];
 	int rc = open_with_columns(path, names, idx, 4,
-				   "code;level;name;parent_codes[;members]",
+				   "code;level;name;parent_codes[;members][;successors]",
 				   &c, err);
 	if (rc)
 		return rc;
 	int mem_col = column(c, "members");
+	int suc_col = column(c, "successors");
 	/* rc is 0 here: open_with_columns returned early otherwise. */
 	vg_batch *b = NULL;
 	rc = start_batch(s, path, o, &b, err);
@@ -363,10 +425,16 @@ int vg_import_territories(vg_store *s, const char *path,
 						     VG_CODE_MAX - 1);
 			}
 			bad_field = why.code ? mem_col : idx[3];
+			if (!why.code && *fld(row, suc_col) &&
+			    parse_successors(fld(row, suc_col), &t, &why))
+				bad_field = suc_col;
+			if (!why.code && t.nsuccessors)
+				bad_field = suc_col; /* batch checks: shares */
 			if (!why.code && !vg_batch_territory(b, &t, &why)) {
 				/* Remember what to check at the end. */
 				vg_strmap_put(&defined, t.code, 1);
-				size_t nr = t.nparents + t.nmembers;
+				size_t nr = t.nparents + t.nmembers +
+					    t.nsuccessors;
 				if (nrefs + nr > caprefs) {
 					size_t ncap = (nrefs + nr) * 2 + 64;
 					ref_check *nrf = realloc(
@@ -382,16 +450,20 @@ int vg_import_territories(vg_store *s, const char *path,
 				}
 				for (size_t i = 0; i < nr; i++) {
 					ref_check *r = &refs[nrefs++];
+					size_t pm = t.nparents + t.nmembers;
 					const char *code =
 						i < t.nparents
 							? t.parents[i]
-							: t.members[i - t.nparents];
+						: i < pm
+							? t.members[i - t.nparents]
+							: t.successors[i - pm].code;
 					vg_territory_code_canon(NULL, code,
 								r->code, NULL,
 								NULL);
 					strcpy(r->from, t.code);
 					int f = i < t.nparents ? idx[3]
-							       : mem_col;
+						: i < pm       ? mem_col
+							       : suc_col;
 					r->line = vg_csv_field_line(row,
 								    (size_t)f);
 					r->col = vg_csv_field_col(row,
@@ -418,8 +490,9 @@ int vg_import_territories(vg_store *s, const char *path,
 				continue;
 			vg_error_at(&located, VG_ENOTFOUND, name, refs[i].line,
 				    refs[i].col,
-				    "'%s' (parent or member of '%s') is not "
-				    "defined in this file nor in the store",
+				    "'%s' (parent, member or successor of "
+				    "'%s') is not defined in this file nor "
+				    "in the store",
 				    refs[i].code, refs[i].from);
 			row_error(rep, &located);
 			dangling++;

@@ -98,6 +98,42 @@ static int fill(vg_agg_ctx *c, uint32_t within, vg_error *err)
 	return 0;
 }
 
+/* Old codes' points (passage table) are not within any target (an old
+ * code has no parents), so a partial load reads them one by one: the
+ * predecessors, and theirs for chains, of the territories within the
+ * target. A handful per commune nouvelle; none in most of France. */
+static void load_point(vg_agg_ctx *c, uint32_t t)
+{
+	arr *arrs[3] = { &c->self, &c->a, &c->b };
+	for (int i = 0; i < 3; i++) {
+		vg_point p;
+		if (c->ind_ids[i] && arrs[i]->val &&
+		    vg_read_point(c->r, c->ind_ids[i], t, c->period, c->as_of,
+				  &p) == 0) {
+			arrs[i]->val[t] = p.value;
+			arrs[i]->st[t] = (uint8_t)p.status;
+		}
+	}
+}
+
+static void load_predecessors(vg_agg_ctx *c, uint32_t t, int depth)
+{
+	const vg_passage *p;
+	size_t n = vg_read_territory_predecessors(c->r, t, &p);
+	for (size_t i = 0; i < n && depth < 8; i++) {
+		if (p[i].terr >= c->n)
+			continue;
+		load_point(c, p[i].terr);
+		load_predecessors(c, p[i].terr, depth + 1);
+	}
+}
+
+static int load_pred_cb(void *ud, uint32_t id)
+{
+	load_predecessors(ud, id, 0);
+	return 0;
+}
+
 /* Make sure everything `target` needs is loaded. */
 static int ensure_loaded(vg_agg_ctx *c, uint32_t target, vg_error *err)
 {
@@ -115,7 +151,11 @@ static int ensure_loaded(vg_agg_ctx *c, uint32_t target, vg_error *err)
 		return fill(c, 0, err);
 	}
 	c->loaded[c->nloaded++] = target;
-	return fill(c, target, err);
+	int rc = fill(c, target, err);
+	uint16_t nl = vg_read_level_count(c->r);
+	for (uint16_t l = 0; !rc && l < nl; l++)
+		vg_read_descendants(c->r, target, l, load_pred_cb, c);
+	return rc;
 }
 
 static void arr_free(arr *a)
@@ -270,6 +310,127 @@ static bool add_holder(acc *a, uint32_t h)
 	}
 }
 
+/* ---- passage table ------------------------------------------------------ */
+
+/* Can old code h's inputs enter with share w of them? min/max cannot
+ * take a share of an extreme: only whole (w = 1) successions count. */
+static bool passage_usable(const vg_agg_ctx *c, uint32_t h, double w)
+{
+	switch (c->ind.agg.kind) {
+	case VG_AGG_SUM: return usable(c->self.st[h]);
+	case VG_AGG_MIN:
+	case VG_AGG_MAX:
+		return usable(c->self.st[h]) && fabs(w - 1) < 1e-9;
+	case VG_AGG_RATIO:
+	case VG_AGG_WMEAN: return usable(c->a.st[h]) && usable(c->b.st[h]);
+	default: return false;
+	}
+}
+
+/* Add share w of old code h's inputs: counts and ratio inputs are
+ * multiplied by w, a wmean's value is not (it is a mean) but its weight
+ * is. */
+static void passage_add_one(acc *a, uint32_t h, double w)
+{
+	vg_agg_ctx *c = a->c;
+	vg_agg_kind k = c->ind.agg.kind;
+	if (k == VG_AGG_SUM) {
+		a->x += w * c->self.val[h];
+		worst(a, c->self.st[h]);
+	} else if (k == VG_AGG_MIN || k == VG_AGG_MAX) {
+		double v = c->self.val[h];
+		if (!a->have || (k == VG_AGG_MIN ? v < a->x : v > a->x))
+			a->x = v;
+		a->have = true;
+		worst(a, c->self.st[h]);
+	} else if (k == VG_AGG_RATIO || k == VG_AGG_WMEAN) {
+		double va = c->a.val[h], vb = w * c->b.val[h];
+		a->x += k == VG_AGG_RATIO ? w * va : va * vb;
+		a->y += vb;
+		a->cov.weight_total += vb;
+		a->cov.weight_covered += vb;
+		worst(a, c->a.st[h]);
+		worst(a, c->b.st[h]);
+	}
+}
+
+enum { PASS_SCAN, PASS_ADD, PASS_WEIGHT };
+
+typedef struct pass_state {
+	bool any; /* some old code holds inputs */
+	bool bad; /* ...and one of them cannot enter */
+} pass_state;
+
+/* Walk the old codes that `t` replaced, and theirs (chains: A merged
+ * into B, B into C: C counts A's and B's values), with the product of
+ * the shares along the way. Every old code that holds a value counts:
+ * before B absorbed A both published, after it only B did. */
+static void passage_walk(acc *a, uint32_t t, double w, int mode, int depth,
+			 pass_state *ps)
+{
+	vg_agg_ctx *c = a->c;
+	const vg_passage *p;
+	size_t n = vg_read_territory_predecessors(c->r, t, &p);
+	for (size_t i = 0; i < n && depth < 8; i++) {
+		uint32_t o = p[i].terr;
+		double ww = w * p[i].weight;
+		if (o >= c->n)
+			continue;
+		if (holds(c, o)) {
+			if (mode == PASS_SCAN) {
+				ps->any = true;
+				if (!passage_usable(c, o, ww))
+					ps->bad = true;
+			} else if (mode == PASS_ADD) {
+				passage_add_one(a, o, ww);
+			} else if ((c->ind.agg.kind == VG_AGG_RATIO ||
+				    c->ind.agg.kind == VG_AGG_WMEAN) &&
+				   usable(c->b.st[o])) {
+				a->cov.weight_total += ww * c->b.val[o];
+			}
+		}
+		passage_walk(a, o, ww, mode, depth + 1, ps);
+	}
+}
+
+/* Do old codes the leaf replaced hold values for this period? Then the
+ * period was published in an older geography (no file in the current
+ * one has those codes), and the leaf's own value, if any, is that of the
+ * old commune that kept the code (Culoz in Culoz-Béon, Oullins in
+ * Oullins-Pierre-Bénite: the APL 2021 file has both codes): the leaf is
+ * its own value plus its old codes' (all of them, or none: a part would
+ * be a silent undercount). Returns false when no old code holds any. */
+static bool via_passage(acc *a, uint32_t leaf)
+{
+	vg_agg_ctx *c = a->c;
+	const vg_passage *p;
+	if (!vg_read_territory_predecessors(c->r, leaf, &p))
+		return false;
+	pass_state ps = { false, false };
+	passage_walk(a, leaf, 1.0, PASS_SCAN, 0, &ps);
+	if (!ps.any)
+		return false;
+	bool own = holds(c, leaf);
+	if (own && !passage_usable(c, leaf, 1.0))
+		ps.bad = true;
+	if (ps.bad) {
+		passage_walk(a, leaf, 1.0, PASS_WEIGHT, 0, &ps);
+		if (own && (c->ind.agg.kind == VG_AGG_RATIO ||
+			    c->ind.agg.kind == VG_AGG_WMEAN) &&
+		    usable(c->b.st[leaf]))
+			a->cov.weight_total += c->b.val[leaf];
+		a->cov.partial = true;
+		a->cov.suppressed++;
+	} else {
+		if (own)
+			passage_add_one(a, leaf, 1.0);
+		passage_walk(a, leaf, 1.0, PASS_ADD, 0, &ps);
+		a->cov.with_data++;
+		a->cov.via_passage++;
+	}
+	return true;
+}
+
 typedef struct below_ctx {
 	vg_agg_ctx *c;
 	bool found;
@@ -331,9 +492,13 @@ static int member_cb(void *ud, uint32_t id)
 {
 	acc *a = ud;
 	vg_agg_ctx *c = a->c;
-	if (!vg_read_territory_is_leaf(c->r, id))
-		return 0;
+	const vg_passage *succ;
+	if (!vg_read_territory_is_leaf(c->r, id) ||
+	    vg_read_territory_successors(c->r, id, &succ))
+		return 0; /* an old code counts through its successors */
 	a->cov.members++;
+	if (via_passage(a, id))
+		return 0;
 	uint32_t h = holder_of(a, id);
 	if (!h) {
 		a->cov.partial = true; /* no value for this member at all */
@@ -366,7 +531,12 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 	int lrc = ensure_loaded(c, target, err);
 	if (lrc)
 		return lrc;
-	if (c->self.st[target] != ABSENT) {
+	/* A commune whose old codes hold values for this period: what is
+	 * published under its code is only the old commune that kept it. */
+	acc pa = { .c = c, .target = target };
+	pass_state ps = { false, false };
+	passage_walk(&pa, target, 1.0, PASS_SCAN, 0, &ps);
+	if (c->self.st[target] != ABSENT && !ps.any) {
 		out->source = VG_SOURCE_PUBLISHED;
 		out->value = c->self.val[target];
 		out->status = (vg_status)c->self.st[target];
@@ -375,7 +545,7 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 	vg_agg_kind k = c->ind.agg.kind;
 	if (k == VG_AGG_NONE)
 		return 0;
-	if ((k == VG_AGG_RATIO || k == VG_AGG_WMEAN) &&
+	if ((k == VG_AGG_RATIO || k == VG_AGG_WMEAN) && !ps.any &&
 	    usable(c->a.st[target]) && usable(c->b.st[target])) {
 		/* Both inputs are published at the target itself: they are
 		 * the best numbers there are for it. Coverage counts the
@@ -436,6 +606,11 @@ static int level_cb(void *ud, uint32_t id)
 {
 	level_ctx *x = ud;
 	vg_agg_value v;
+	const vg_passage *succ;
+	/* Old codes have the level of what replaced them (com) but are not
+	 * territories of the current geography: a level lists only those. */
+	if (vg_read_territory_successors(x->c->r, id, &succ))
+		return 0;
 	int rc = vg_agg_value_at(x->c, id, &v, x->err);
 	return rc ? rc : x->cb(x->ud, &v);
 }

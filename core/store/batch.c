@@ -150,6 +150,42 @@ int vg_batch_territory(vg_batch *b, const vg_territory *t, vg_error *err)
 					    "territory '%s' is its own parent",
 					    canon);
 	}
+	if (t->nsuccessors && (t->nparents || t->nmembers))
+		return vg_error_set(err, VG_EINVAL,
+				    "territory '%s' has successors (an old "
+				    "code) and also parents or members: an old "
+				    "code lies within nothing, or it would be "
+				    "counted twice", canon);
+	if (t->nsuccessors > VG_MAX_SUCCESSORS)
+		return vg_error_set(err, VG_EINVAL,
+				    "territory '%s': more than %d successors",
+				    canon, VG_MAX_SUCCESSORS);
+	double wsum = 0;
+	for (size_t i = 0; i < t->nsuccessors; i++) {
+		double w = t->successors[i].weight;
+		rc = vg_territory_code_canon(NULL, t->successors[i].code,
+					     copy.successors[i].code, NULL,
+					     err);
+		if (rc)
+			return rc;
+		if (strcmp(copy.successors[i].code, canon) == 0)
+			return vg_error_set(err, VG_EINVAL,
+					    "territory '%s' is its own "
+					    "successor", canon);
+		if (!(w > 0 && w <= 1))
+			return vg_error_set(err, VG_EINVAL,
+					    "territory '%s': weight %g of "
+					    "successor '%s' is not in (0, 1]",
+					    canon, w, copy.successors[i].code);
+		wsum += w;
+	}
+	/* The shares of an old territory must account for all of it, once:
+	 * more would count people twice, less would lose them. */
+	if (t->nsuccessors && fabs(wsum - 1) > 1e-6)
+		return vg_error_set(err, VG_EINVAL,
+				    "territory '%s': the weights of its "
+				    "successors add up to %g, not 1", canon,
+				    wsum);
 	if (t->nmembers) {
 		copy.members = malloc(t->nmembers * VG_CODE_MAX);
 		if (!copy.members)
@@ -479,6 +515,14 @@ static int apply_territories(apply_ctx *a, vg_error *err)
 					     "perimeter '%s': member '%s' is "
 					     "not defined", t->code,
 					     t->members[m]);
+				return -1;
+			}
+		for (size_t k = 0; k < t->nsuccessors; k++)
+			if (!terr_known(a, t->successors[k].code)) {
+				vg_error_set(err, VG_ENOTFOUND,
+					     "old territory '%s': successor "
+					     "'%s' is not defined", t->code,
+					     t->successors[k].code);
 				return -1;
 			}
 		char *json = vg__territory_json(t, a->terr_rank[i]);

@@ -7,12 +7,17 @@
 #include <string.h>
 
 #include "store/store_int.h"
+#include "vigie/fold.h"
 #include "vigie/common.h"
 
 void vg__dict_free(vg__dict *d)
 {
-	for (uint32_t i = 0; i < d->nterrs; i++)
+	for (uint32_t i = 0; d->terrs && i < d->nterrs; i++) {
 		free(d->terrs[i].members);
+		free(d->terrs[i].succ);
+		free(d->terrs[i].pred);
+	}
+	free(d->keys);
 	for (uint16_t l = 0; l < d->nlevels; l++)
 		free(d->level_terr[l]);
 	free(d->terrs);
@@ -127,6 +132,95 @@ static int load_indicators(vg_store *s, MDB_txn *txn, vg__dict *d,
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* ---- folded names -------------------------------------------------------- */
+
+static int keys_push(vg__dict *d, const char *k, size_t n, uint32_t *off)
+{
+	if (d->keys_len + n + 1 > d->keys_cap) {
+		size_t ncap = d->keys_cap ? d->keys_cap * 2 : 1 << 20;
+		while (ncap < d->keys_len + n + 1)
+			ncap *= 2;
+		char *nk = realloc(d->keys, ncap);
+		if (!nk)
+			return ENOMEM;
+		d->keys = nk;
+		d->keys_cap = ncap;
+	}
+	*off = (uint32_t)d->keys_len;
+	memcpy(d->keys + d->keys_len, k, n + 1);
+	d->keys_len += n + 1;
+	return 0;
+}
+
+/* The search keys of one name: built once per dictionary load so a
+ * search is a scan of short ASCII strings (36 000 communes: well under a
+ * millisecond), never a fold per name per query. */
+static int index_name(vg__dict *d, vg__terr_entry *e, const char *name)
+{
+	char k[512], alt[512];
+	size_t n = vg_fold(name, k, sizeof(k), VG_FOLD_SAINT);
+	size_t na = vg_fold(name, alt, sizeof(alt),
+			    VG_FOLD_SAINT | VG_FOLD_JOIN_APOS);
+	e->key_len = (uint16_t)n;
+	e->alt_off = UINT32_MAX;
+	/* The name itself too: maps and tables of 35 000 communes read it
+	 * without parsing 35 000 JSON records. */
+	if (keys_push(d, name, strlen(name), &e->name_off))
+		return ENOMEM;
+	if (keys_push(d, k, n, &e->key_off))
+		return ENOMEM;
+	if (strcmp(k, alt) && keys_push(d, alt, na, &e->alt_off))
+		return ENOMEM;
+	return 0;
+}
+
+/* Successors of every old code, and the reverse (predecessors), as ids.
+ * Unknown codes are dropped: the batch refuses them, so only a corrupt
+ * store has them. */
+static int load_passages(vg__dict *d, const vg_territory *recs)
+{
+	for (uint32_t id = 1; id < d->nterrs; id++) {
+		const vg_territory *t = &recs[id];
+		vg__terr_entry *e = &d->terrs[id];
+		if (!e->code[0] || !t->nsuccessors)
+			continue;
+		e->succ = calloc(t->nsuccessors, sizeof(vg_passage));
+		if (!e->succ)
+			return ENOMEM;
+		for (size_t i = 0; i < t->nsuccessors; i++) {
+			uint32_t sid;
+			if (!vg_strmap_get(&d->terr_map, t->successors[i].code,
+					   &sid) ||
+			    sid == id)
+				continue;
+			e->succ[e->nsucc++] =
+				(vg_passage){ sid, t->successors[i].weight };
+			d->terrs[sid].npred++;
+			d->any_passage = true;
+		}
+	}
+	if (!d->any_passage)
+		return 0;
+	for (uint32_t id = 1; id < d->nterrs; id++) {
+		vg__terr_entry *e = &d->terrs[id];
+		if (e->npred) {
+			e->pred = calloc(e->npred, sizeof(vg_passage));
+			if (!e->pred)
+				return ENOMEM;
+			e->npred = 0; /* refilled below */
+		}
+	}
+	for (uint32_t id = 1; id < d->nterrs; id++) {
+		const vg__terr_entry *e = &d->terrs[id];
+		for (uint8_t i = 0; i < e->nsucc; i++) {
+			vg__terr_entry *to = &d->terrs[e->succ[i].terr];
+			to->pred[to->npred++] =
+				(vg_passage){ id, e->succ[i].weight };
+		}
+	}
+	return 0;
+}
+
 static int load_territories(vg_store *s, MDB_txn *txn, vg__dict *d,
 			    vg_error *err)
 {
@@ -181,6 +275,10 @@ static int load_territories(vg_store *s, MDB_txn *txn, vg__dict *d,
 		if (!e->code[0])
 			continue;
 		d->level_terr[e->level][e->rank] = id;
+		if (index_name(d, e, t->name)) {
+			rc = ENOMEM;
+			break;
+		}
 		for (size_t i = 0; i < t->nparents; i++) {
 			uint32_t pid;
 			if (vg_strmap_get(&d->terr_map, t->parents[i], &pid))
@@ -202,6 +300,8 @@ static int load_territories(vg_store *s, MDB_txn *txn, vg__dict *d,
 			      cmp_u32);
 		}
 	}
+	if (!rc)
+		rc = load_passages(d, recs);
 	for (uint32_t id = 0; id < d->nterrs; id++)
 		vg_territory_clear(&recs[id]);
 	free(recs);

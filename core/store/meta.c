@@ -483,6 +483,17 @@ cJSON *vg_territory_to_json(const vg_territory *t)
 			cJSON_AddItemToArray(m,
 					     cJSON_CreateString(t->members[i]));
 	}
+	if (t->nsuccessors) {
+		cJSON *su = cJSON_AddArrayToObject(o, "successors");
+		for (size_t i = 0; i < t->nsuccessors; i++) {
+			cJSON *e = cJSON_CreateObject();
+			cJSON_AddStringToObject(e, "code",
+						t->successors[i].code);
+			cJSON_AddNumberToObject(e, "weight",
+						t->successors[i].weight);
+			cJSON_AddItemToArray(su, e);
+		}
+	}
 	return o;
 }
 
@@ -542,6 +553,18 @@ int vg__territory_parse(const char *json, size_t len, vg_territory *out,
 			snprintf(out->members[out->nmembers++], VG_CODE_MAX,
 				 "%s", it->valuestring);
 		}
+	}
+	const cJSON *su = cJSON_GetObjectItemCaseSensitive(o, "successors");
+	cJSON_ArrayForEach(it, su)
+	{
+		const cJSON *w = cJSON_GetObjectItemCaseSensitive(it, "weight");
+		if (out->nsuccessors == VG_MAX_SUCCESSORS ||
+		    copy_str(it, "code",
+			     out->successors[out->nsuccessors].code,
+			     VG_CODE_MAX) ||
+		    !cJSON_IsNumber(w))
+			goto bad;
+		out->successors[out->nsuccessors++].weight = w->valuedouble;
 	}
 	const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rank");
 	if (rank)

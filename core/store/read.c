@@ -101,6 +101,14 @@ const char *vg_read_territory_code(vg_read *r, uint32_t id)
 							    : NULL;
 }
 
+const char *vg_read_territory_name(vg_read *r, uint32_t id)
+{
+	const vg__dict *d = &r->s->dict;
+	if (!id || id >= d->nterrs || !d->terrs[id].code[0] || !d->keys)
+		return NULL;
+	return d->keys + d->terrs[id].name_off;
+}
+
 static int get_record(vg_read *r, MDB_dbi dbi, uint32_t id, MDB_val *v)
 {
 	uint8_t kb[4];

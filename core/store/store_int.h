@@ -23,6 +23,18 @@ typedef struct vg__terr_entry {
 	uint32_t parents[VG_MAX_PARENTS];
 	uint32_t nmembers;
 	uint32_t *members; /* sorted ids; owned */
+	/* Folded name (vigie/fold.h, "st" -> "saint") at dict.keys + key_off,
+	 * key_len bytes; the variant with apostrophes joined ("lhay les
+	 * roses") at alt_off, or UINT32_MAX when it is the same key. */
+	uint32_t key_off, alt_off;
+	uint32_t name_off; /* the name as stored, in dict.keys */
+	uint16_t key_len;
+	/* Passage table: the territories this one was replaced by (an old
+	 * commune code: its successors, with the share of it each one
+	 * received) and those it replaced (predecessors). Owned. */
+	uint8_t nsucc;
+	uint16_t npred;
+	vg_passage *succ, *pred;
 } vg__terr_entry;
 
 /* The in-memory dictionaries: a cache of what the DB says, reloaded when
@@ -46,6 +58,9 @@ typedef struct vg__dict {
 	uint32_t *desc_off; /* nterrs + 1 */
 	uint16_t *desc_level;
 	uint32_t *desc_rank;
+	char *keys; /* folded names, NUL-terminated, see key_off; owned */
+	size_t keys_len, keys_cap;
+	bool any_passage; /* some territory has successors */
 } vg__dict;
 
 struct vg_store {

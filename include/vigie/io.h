@@ -2,8 +2,11 @@
  *
  * Formats (see README "Import formats"):
  *   indicators  JSON: an array of indicator objects, or {"indicators": [...]}
- *   territories CSV with header code;level;name;parent_codes[;members]
- *               (parents and members comma-separated canonical codes)
+ *   territories CSV with header
+ *               code;level;name;parent_codes[;members][;successors]
+ *               (parents and members comma-separated canonical codes;
+ *               successors, for an old code only: `com:85146`, or for a
+ *               split `com:A=0.6|com:B=0.4`, shares adding up to 1)
  *   points      CSV with header indicator;territory;period;value[;status]
  * `;` or `,` separators are detected; a decimal comma is accepted; an
  * empty value, `NS` or `s` means status `suppressed` (secret statistique).

@@ -20,6 +20,22 @@
  * inputs published at different levels (counts by département,
  * population by commune) therefore do not combine below the target.
  *
+ * Passage table (commune mergers and splits, vigie/store.h successors):
+ * when old codes a leaf replaced hold values for the period (following
+ * chains A -> B -> C), the period was published in an older geography:
+ * the leaf's value is the sum of theirs, each multiplied by the share
+ * that went to it (ratio inputs each weighted; a wmean's weight weighted,
+ * its value not; min/max only through whole successions, weight 1), plus
+ * its own if it has one (then it is the old commune that kept the code:
+ * Oullins in Oullins-Pierre-Bénite). Either every one of them can enter,
+ * or none does and the leaf is partial. Such leaves are counted in
+ * cov.via_passage, and a target that is such a leaf is computed, not
+ * published. When no old code has a value, nothing changes. Old codes
+ * themselves are never members of anything, and vg_aggregate_level does
+ * not list them. One indicator's period must therefore be in one
+ * geography: points of old codes and a republication of the same period
+ * in the current geography would be added up.
+ *
  * A value published at the target itself takes precedence; the answer
  * says which it is. Every computed value carries its coverage. The engine
  * never writes. */
@@ -43,6 +59,9 @@ typedef struct vg_coverage {
 	uint32_t members;    /* leaves within the target */
 	uint32_t with_data;  /* leaves whose value entered the result */
 	uint32_t suppressed; /* leaves whose value is suppressed or missing */
+	uint32_t via_passage; /* leaves (among with_data) whose value came
+				 through the passage table: the values of
+				 the old codes they replaced */
 	/* ratio: the denominator; wmean: the weight. Total over the members
 	 * that have it, and the part behind members that entered the result.
 	 * NaN for the other rules. */

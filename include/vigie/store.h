@@ -37,6 +37,7 @@
 #define VG_CODE_MAX 64  /* codes, including NUL */
 #define VG_LEVEL_MAX 16 /* level names ("com", "epci"), including NUL */
 #define VG_MAX_PARENTS 8
+#define VG_MAX_SUCCESSORS 8 /* a split commune: the communes it went to */
 #define VG_LATEST INT64_MAX /* as_of meaning "the current data" */
 
 typedef struct vg_store vg_store;
@@ -97,10 +98,25 @@ typedef struct vg_indicator {
 	vg_agg_rule agg;
 } vg_indicator;
 
+/* One entry of the passage table: the territory an old code went to and
+ * the share of it that went there (1 for a merger; for a split, the
+ * shares of all successors add up to 1). */
+typedef struct vg_successor {
+	char code[VG_CODE_MAX];
+	double weight;
+} vg_successor;
+
 /* A territory. `code` is canonical `level:code` (`com:85146`, `dep:2A`,
  * `cls:nantes-nord`), or `fr` for France. Parents are codes of territories
  * one level up in each hierarchy (a commune: its EPCI, département,
- * région). Members are set for custom perimeters only. */
+ * région). Members are set for custom perimeters only.
+ *
+ * Successors are set for an old code only (a commune merged into a
+ * commune nouvelle, e.g. com:85027 -> com:85146): points may be stored
+ * under it as published, and the aggregation engine counts them in its
+ * successors (see vigie/query.h). An old code has no parents and no
+ * members, so it never lies within another territory and is never
+ * counted twice. Weights are in (0, 1] and add up to 1. */
 typedef struct vg_territory {
 	uint32_t id; /* assigned by the store; ignored on write */
 	char code[VG_CODE_MAX];
@@ -110,6 +126,8 @@ typedef struct vg_territory {
 	char parents[VG_MAX_PARENTS][VG_CODE_MAX];
 	size_t nmembers;
 	char (*members)[VG_CODE_MAX]; /* owned; freed by vg_territory_clear */
+	size_t nsuccessors;
+	vg_successor successors[VG_MAX_SUCCESSORS];
 } vg_territory;
 
 /* Free what a vg_territory owns and zero it. */
@@ -242,6 +260,8 @@ int vg_read_level_id(vg_read *r, const char *level, uint16_t *id,
 /* Codes of ids (pointers valid until vg_read_end), NULL when unknown. */
 const char *vg_read_indicator_code(vg_read *r, uint32_t id);
 const char *vg_read_territory_code(vg_read *r, uint32_t id);
+/* A territory's name, from the dictionaries (no record read). */
+const char *vg_read_territory_name(vg_read *r, uint32_t id);
 
 /* Full records. vg_territory must be cleared by the caller. */
 int vg_read_indicator(vg_read *r, uint32_t id, vg_indicator *out,
@@ -268,6 +288,46 @@ int vg_read_descendants(vg_read *r, uint32_t anc, uint16_t level, vg_id_cb cb,
  * arrondissements, an arrondissement): the finest units aggregates are
  * computed from. */
 bool vg_read_territory_is_leaf(vg_read *r, uint32_t terr);
+
+/* Passage table, by id. `terr` is the other side, `weight` the share of
+ * the old territory that goes to the new one. */
+typedef struct vg_passage {
+	uint32_t terr;
+	double weight;
+} vg_passage;
+
+/* The territories `terr` was replaced by (successors) or replaced
+ * (predecessors: old codes whose successor it is, one step back; follow
+ * them again for chains). *out points into the dictionaries (valid until
+ * vg_read_end), NULL when the count is 0. */
+size_t vg_read_territory_successors(vg_read *r, uint32_t terr,
+				    const vg_passage **out);
+size_t vg_read_territory_predecessors(vg_read *r, uint32_t terr,
+				      const vg_passage **out);
+
+/* Territories whose name matches `query` (accent/case-insensitive, token
+ * prefixes; "st" = "saint"), optionally only of `level` (NULL: any) and
+ * within `within` (0: anywhere), best matches first. Skips `offset`
+ * matches, calls cb for at most `limit` (0: no limit); *total (may be
+ * NULL) gets the number of matches. An empty query matches every
+ * territory (then in level, rank order).
+ *
+ * Matching: the query and the names are folded (vigie/fold.h); every
+ * query token must be the prefix of some token of the name, where the
+ * name's tokens are those of its key ("l hay les roses") and of its key
+ * with apostrophes joined ("lhay les roses"); a query token "st"/"ste"
+ * also matches "saint"/"sainte". Order: the whole folded name equal to
+ * the folded query first, then names starting with the query's words
+ * ("paris 1er arrondissement" for "paris"), then names starting with it
+ * ("parisot"), then the others;
+ * within each, by level id (the order levels were first defined: fr,
+ * reg, dep, epci, com, arm for the COG import), then shorter name, then
+ * code. An unknown level matches nothing. Errors: VG_EINVAL (a query of
+ * more than 16 words), VG_ENOMEM; a non-zero return of cb stops and is
+ * returned. */
+int vg_read_territory_search(vg_read *r, const char *query, const char *level,
+			     uint32_t within, size_t offset, size_t limit,
+			     vg_id_cb cb, void *ud, size_t *total);
 
 /* Level id of a territory (VG_ENOTFOUND if unknown) and number of levels
  * (level ids are 0 .. n-1). */

@@ -64,15 +64,22 @@ python3 "$ROOT/scripts/cog_to_territories.py" \
 	--epci-names "$SHARED/data/epci/EPCI_au_01-01-2024~EPCI.csv" \
 	>"$T/terr.csv" 2>"$T/cog.err"
 eq "cog_to_territories exit" "$?" 0
-eq "territory rows" "$(($(wc -l <"$T/terr.csv") - 1))" 36355
+eq "territory rows" "$(($(wc -l <"$T/terr.csv") - 1))" 38346
 
 A=$T/a
 vg "$A" import territories "$T/terr.csv" --published 2001-01-01
 eq "import territories exit" "$rc" 0
-has "import territories report" "$T/err" "36355 territories defined"
-eq "territories in store" "$(stat_of "$A" territories)" 36355
+has "import territories report" "$T/err" "38346 territories defined"
+eq "territories in store" "$(stat_of "$A" territories)" 38346
 vg "$A" --format csv territories --level arm --in com:75056
 eq "Paris arrondissements" "$(($(wc -l <"$T/out") - 1))" 20
+vg "$A" --format csv territories --search "st etienne" --level com
+eq "search exit" "$rc" 0
+eq "search first" "$(sed -n 2p "$T/out" | cut -d';' -f1,3)" "com:42218;Saint-Étienne"
+vg "$A" --format csv territories --search "lhay les roses"
+eq "search elision" "$(sed -n 2p "$T/out" | cut -d';' -f1)" "com:94038"
+vg "$A" --format csv territories --search "bouffere"
+eq "search old code" "$(sed -n 2p "$T/out" | cut -d';' -f1,4)" "com:85027;"
 
 # ---- indicators ---------------------------------------------------------
 vg "$A" import indicators "$FIX/indicators.json" --published 2001-01-01
@@ -132,7 +139,7 @@ has "slice names" "$T/out" "com:85146;Montaigu-Vendée;20754;ok"
 # aggregate: the département computed from its communes equals their sum
 vg "$A" --format csv aggregate population --period 2022 --territory dep:85
 eq "aggregate exit" "$rc" 0
-eq "aggregate dep:85" "$(sed -n 2p "$T/out" | cut -d';' -f1,3-8,10)" \
+eq "aggregate dep:85" "$(sed -n 2p "$T/out" | cut -d';' -f1,3-8,11)" \
 	"dep:85;$want_sum;ok;computed;255;255;0;complete"
 vg "$A" --format csv aggregate population --period 2022 --level dep --in reg:52
 eq "aggregate level rows (5 départements in Pays de la Loire)" \

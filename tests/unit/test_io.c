@@ -2,6 +2,7 @@
  * formatting, indicator / territory / point imports against fixtures and
  * the real INSEE files of ../shared/data, located errors, all-or-nothing,
  * revisions, and the export -> import round trip. */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <sys/stat.h>
 
@@ -475,14 +476,16 @@ Test(import_territories, real_cog, .timeout = 120)
 {
 	char *dir = tmp_dir();
 	vg_store *s = with_real_cog(dir);
-	cr_assert_eq(R.rows, 36355);
+	/* 36 355 territories of the COG 2024, plus 1 991 old commune codes
+	 * (communes déléguées/associées with a code of their own) */
+	cr_assert_eq(R.rows, 38346);
 	cr_assert_eq(R.bad_rows, 0);
-	cr_assert_eq(R.commit.territories, 36355);
-	cr_assert_eq(stat_of(s).territories, 36355);
+	cr_assert_eq(R.commit.territories, 38346);
+	cr_assert_eq(stat_of(s).territories, 38346);
 
 	vg_read *r;
 	OK(vg_read_begin(s, &r, &E));
-	cr_assert_eq(count_level(r, "com"), 34935);
+	cr_assert_eq(count_level(r, "com"), 34935 + 1991);
 	cr_assert_eq(count_level(r, "arm"), 45);
 	cr_assert_eq(count_level(r, "dep"), 101);
 	cr_assert_eq(count_level(r, "reg"), 18);
@@ -496,9 +499,24 @@ Test(import_territories, real_cog, .timeout = 120)
 	cr_assert(within(r, "arm:75101", "reg:11"));
 	cr_assert(within(r, "arm:75101", "fr"));
 	cr_assert_not(within(r, "arm:75101", "com:69123"));
-	/* Every commune is in France, and the départements partition them */
+	/* Every commune is in France, and the départements partition them;
+	 * old codes lie within nothing */
 	cr_assert_eq(count_within(r, "com", "fr"), 34935);
 	cr_assert_eq(count_within(r, "com", "dep:85"), 255);
+
+	/* Old codes: Boufféré, merged into Montaigu-Vendée in 2019 */
+	vg_territory old = read_terr(r, "com:85027");
+	cr_assert_str_eq(old.name, "Boufféré");
+	cr_assert_eq(old.nparents, 0);
+	cr_assert_eq(old.nsuccessors, 1);
+	cr_assert_str_eq(old.successors[0].code, "com:85146");
+	cr_assert_eq(old.successors[0].weight, 1.0);
+	cr_assert_not(within(r, "com:85027", "dep:85"));
+	vg_territory_clear(&old);
+	uint32_t mv;
+	const vg_passage *pp;
+	OK(vg_read_territory_id(r, "com:85146", &mv, &E));
+	cr_assert_eq(vg_read_territory_predecessors(r, mv, &pp), 4);
 
 	/* Corsica: 2A is a département code, not a number */
 	cr_assert(within(r, "com:2A004", "dep:2A"));
@@ -661,6 +679,144 @@ Test(import_territories, perimeter_members)
 		     VG_ENOTFOUND);
 	vg_read_end(r);
 	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* The successors column: a merger, a split with shares; round trip
+ * through the store and JSON; bad fields located at that column. */
+Test(import_territories, successors_column)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_in(dir, "d");
+	import_defs(s);
+	char *p = write_file(dir, "old.csv",
+			     "code;level;name;parent_codes;members;successors\n"
+			     "com:85027;com;Boufféré;;;com:85146\n"
+			     "com:85800;com;Scindée;;;"
+			     "com:85146=0.6 | COM:85194=0.4\n");
+	OK(vg_import_territories(s, p, NULL, &R, &E));
+	cr_assert_eq(R.commit.territories, 2);
+	free(p);
+	vg_read *r;
+	OK(vg_read_begin(s, &r, &E));
+	vg_territory t = read_terr(r, "com:85800");
+	cr_assert_eq(t.nsuccessors, 2);
+	cr_assert_str_eq(t.successors[1].code, "com:85194");
+	cr_assert_eq(t.successors[0].weight, 0.6);
+	cr_assert_eq(t.successors[1].weight, 0.4);
+	cJSON *j = vg_territory_to_json(&t);
+	char *js = cJSON_PrintUnformatted(j);
+	cr_assert(strstr(js, "\"successors\":[{\"code\":\"com:85146\","
+			     "\"weight\":0.6},{\"code\":\"com:85194\","
+			     "\"weight\":0.4}]"), "%s", js);
+	free(js);
+	cJSON_Delete(j);
+	vg_territory_clear(&t);
+	uint32_t id;
+	const vg_passage *pp;
+	OK(vg_read_territory_id(r, "com:85146", &id, &E));
+	cr_assert_eq(vg_read_territory_predecessors(r, id, &pp), 2);
+	cr_assert_not(within(r, "com:85027", "dep:85"));
+	vg_read_end(r);
+
+	struct {
+		const char *field, *why;
+	} bad[] = {
+		{ "com:85146=0.6|com:85194=0.3", "add up to 0.9" },
+		{ "com:85146|com:85194", "each needs its share" },
+		{ "com:85146=six", "not a number" },
+		{ "com:85146=", "bad weight" },
+		{ "com:85146=1.5", "not in (0, 1]" },
+		{ "com:99999", "com:99999" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		char text[256];
+		snprintf(text, sizeof(text),
+			 "code;level;name;parent_codes;members;successors\n"
+			 "com:1;com;X;;;%s\n", bad[i].field);
+		p = write_file(dir, "bad.csv", text);
+		int rc = vg_import_territories(s, p, NULL, &R, &E);
+		cr_assert_eq(rc, VG_EBADROWS, "%s: rc %d", bad[i].field, rc);
+		cr_assert_eq(R.errors[0].line, 2);
+		cr_assert_eq(R.errors[0].column, 15, "%s: column %ld",
+			     bad[i].field, R.errors[0].column);
+		cr_assert(strstr(R.errors[0].msg, bad[i].why), "%s: %s",
+			  bad[i].field, R.errors[0].msg);
+		free(p);
+	}
+	/* An old code with a parent: refused. */
+	p = write_file(dir, "par.csv",
+		       "code;level;name;parent_codes;members;successors\n"
+		       "com:2;com;Y;dep:85;;com:85146\n");
+	cr_assert_eq(vg_import_territories(s, p, NULL, &R, &E), VG_EBADROWS);
+	cr_assert(strstr(R.errors[0].msg, "counted twice"), "%s",
+		  R.errors[0].msg);
+	free(p);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* The official geography package (@etalab/decoupage-administratif 4.1.0,
+ * COG 2024, installed in node_modules by scripts/install-deps.sh),
+ * converted by scripts/decoupage_to_territories.py: it imports, has the
+ * COG's territories level by level, and differs from the INSEE-derived
+ * file only by the EPCI names (abbreviated "CC ..." in the package) and
+ * 2 189 more old codes (anciensCodes: mergers older than the communes
+ * déléguées). */
+Test(import_territories, decoupage_package, .timeout = 120)
+{
+	char *dir = tmp_dir();
+	const char *root = env_or("VIGIE_ROOT", ".");
+	char out[1024], cmp[1024], cmd[4096];
+	snprintf(out, sizeof(out), "%s/dec.csv", dir);
+	snprintf(cmp, sizeof(cmp), "%s/cmp.txt", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "python3 '%s/scripts/decoupage_to_territories.py' > '%s' "
+		 "2>/dev/null && python3 '%s/scripts/decoupage_to_territories.py'"
+		 " --compare '%s/tests/fixtures/real/territories_cog2024.csv' "
+		 "> '%s' 2>/dev/null",
+		 root, out, root, root, cmp);
+	cr_assert_eq(system(cmd), 0,
+		     "decoupage_to_territories.py failed (is node_modules "
+		     "installed? scripts/install-deps.sh): %s", cmd);
+	vg_store *s = open_in(dir, "d");
+	OK(vg_import_territories(s, out, NULL, &R, &E));
+	cr_assert_eq(R.bad_rows, 0);
+	cr_assert_eq(R.commit.territories, 36355 + 4180);
+	vg_read *r;
+	OK(vg_read_begin(s, &r, &E));
+	cr_assert_eq(count_level(r, "com"), 34935 + 4180);
+	cr_assert_eq(count_within(r, "com", "fr"), 34935);
+	cr_assert_eq(count_level(r, "arm"), 45);
+	cr_assert_eq(count_level(r, "epci"), 1255);
+	cr_assert_eq(count_level(r, "dep"), 101);
+	cr_assert_eq(count_level(r, "reg"), 18);
+	cr_assert_eq(count_within(r, "com", "dep:85"), 255);
+	/* An old code known from anciensCodes only (Valserhône, 2019). */
+	vg_territory t = read_terr(r, "com:01126");
+	cr_assert_eq(t.nsuccessors, 1);
+	cr_assert_str_eq(t.successors[0].code, "com:01033");
+	vg_territory_clear(&t);
+	vg_read_end(r);
+	vg_store_close(s);
+
+	FILE *f = fopen(cmp, "r");
+	cr_assert_not_null(f);
+	char text[16384];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	const char *want[] = {
+		"com;34935;34935;0\n", "arm;45;45;0\n", "epci;1255;1255;0\n",
+		"dep;101;101;0\n", "reg;18;18;0\n",
+		"com (old codes);4180;1991;2189\n",
+		"codes only in territories_cog2024.csv: 0\n",
+		"names that differ: 1233\n", "parents that differ: 0\n",
+		"successors that differ: 0\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
+		cr_assert(strstr(text, want[i]), "'%s' not in:\n%s", want[i],
+			  text);
 	rm_tree(dir);
 }
 

@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "helpers.h"
+#include "vigie/common.h"
 #include "vigie/csv.h"
 #include "vigie/io.h"
 #include "vigie/query.h"
@@ -45,14 +46,14 @@ static vg_import_report R;
 #define T_DEFS ((int64_t)1000000000) /* 2001-09-09 */
 
 /* The COG 2024 territories (36 355: communes, arrondissements, EPCI,
- * départements, régions, France), committed as a fixture so tests need
+ * départements, régions, France; plus 1 991 old commune codes), committed as a fixture so tests need
  * not run the conversion script. */
 static void import_real_territories(vg_store *s)
 {
 	vg_import_opts o = { .published = T_DEFS };
 	OK(vg_import_territories(s, real_fixture("territories_cog2024.csv"),
 				 &o, &R, &E));
-	cr_assert_eq(R.commit.territories, 36355);
+	cr_assert_eq(R.commit.territories, 38346);
 }
 
 /* ...plus `population` (sum) and `population_totale` (none), 2022. */
@@ -283,7 +284,7 @@ static int no_epci_cb(void *ud, uint32_t id)
 	no_epci *a = ud;
 	vg_territory t;
 	OK(vg_read_territory(a->r, id, &t, &E));
-	bool in_epci = false;
+	bool in_epci = t.nsuccessors > 0; /* old codes: not communes now */
 	for (size_t i = 0; i < t.nparents; i++)
 		in_epci |= strncmp(t.parents[i], "epci:", 5) == 0;
 	vg_territory_clear(&t);
@@ -647,12 +648,21 @@ Test(real_apl, wmean_by_departement, .timeout = 120)
 	cr_assert(ccode >= 0 && capl >= 0 && cw >= 0, "APL columns");
 
 	/* The APL file is in the 2021 geography: the codes of communes merged
-	 * since do not exist in the COG 2024 and are skipped. Paris, Lyon and
-	 * Marseille come by arrondissement. */
+	 * since are old codes of the COG 2024 (passage table), stored as
+	 * published and counted in the commune that replaced them; 3 codes
+	 * are in neither and are skipped. Paris, Lyon and Marseille come by
+	 * arrondissement. */
 	vg_read *r;
 	OK(vg_read_begin(s, &r, &E));
 	static dep_apl deps[128];
-	size_t ndeps = 0, rows = 0, skipped = 0, empty = 0;
+	size_t ndeps = 0, rows = 0, skipped = 0, empty = 0, olds = 0;
+	uint32_t ngrp = vg_read_territory_max(r);
+	struct apl_grp {
+		double num, den;
+		unsigned rows;
+		bool bad;
+	} *grp = calloc(ngrp, sizeof(*grp));
+	cr_assert_not_null(grp);
 	vg_period p2021 = per("2021");
 	vg_csv_row *row;
 	int rc;
@@ -677,21 +687,46 @@ Test(real_apl, wmean_by_departement, .timeout = 120)
 		OK(vg_batch_point(b, "pop_std", code, p2021, vw,
 				  hw ? VG_STATUS_OK : VG_STATUS_SUPPRESSED,
 				  &E));
-		dep_apl *d = dep_of(deps, &ndeps, insee);
+		/* An old code (merged since 2021) belongs with the commune
+		 * that replaced it: one member, all its rows or none. */
+		const vg_passage *sp;
+		uint32_t g = id;
+		if (vg_read_territory_successors(r, id, &sp)) {
+			cr_assert_eq(sp[0].weight, 1.0, "%s", code);
+			g = sp[0].terr;
+			olds++;
+		}
+		grp[g].rows++;
 		if (ha && hw) {
-			d->num += va * vw;
-			d->den += vw;
+			grp[g].num += va * vw;
+			grp[g].den += vw;
+		} else {
+			grp[g].bad = true;
+		}
+	}
+	cr_assert_eq(rc, 0, "%s", E.msg);
+	vg_csv_close(c);
+	for (uint32_t g = 1; g < ngrp; g++) {
+		if (!grp[g].rows)
+			continue;
+		const char *gc = vg_read_territory_code(r, g);
+		dep_apl *d = dep_of(deps, &ndeps, strchr(gc, ':') + 1);
+		if (!grp[g].bad) {
+			d->num += grp[g].num;
+			d->den += grp[g].den;
 			d->valued++;
 		} else {
 			d->empty++;
 			empty++;
 		}
 	}
-	cr_assert_eq(rc, 0, "%s", E.msg);
-	vg_csv_close(c);
+	free(grp);
 	vg_read_end(r);
+	cr_assert_eq(olds, 21);
 	cr_assert_eq(rows, 34997);
-	cr_assert_eq(skipped, 24, "%zu codes not in the COG 2024", skipped);
+	/* 24 codes are not communes of the COG 2024; 21 of them are old
+	 * codes (passage table), stored as published. */
+	cr_assert_eq(skipped, 3, "%zu codes not in the COG 2024", skipped);
 	cr_assert_eq(empty, 23); /* 6 in the Meuse, Mayotte's 17 */
 	OK(vg_batch_commit(b, NULL, &E));
 
@@ -716,6 +751,16 @@ Test(real_apl, wmean_by_departement, .timeout = 120)
 		  v.value);
 	cr_assert_not(v.cov.partial);
 	cr_assert_eq(v.cov.with_data, 20);
+	/* Oullins-Pierre-Bénite (2024): Oullins 3.328 for 26 054.499 and
+	 * Pierre-Bénite (old code 69152) 7.647 for 10 025.193, as published
+	 * in 2021; not Oullins' 3.328 alone. */
+	v = q_at(&x, "com:69149");
+	cr_assert_eq(v.source, VG_SOURCE_COMPUTED);
+	cr_assert(rel_close(v.value, 4.52808808742048, 1e-9), "%.17g",
+		  v.value);
+	cr_assert_eq(v.cov.via_passage, 1);
+	cr_assert_eq(v.cov.members, 1);
+	cr_assert(rel_close(v.cov.weight_total, 36079.692, 1e-9));
 	v = q_at(&x, "dep:976");
 	cr_assert(isnan(v.value));
 	cr_assert_eq(v.status, VG_STATUS_MISSING);
@@ -980,6 +1025,323 @@ Test(synthetic, ratio_from_target_inputs)
 	cr_assert_eq(v.status, VG_STATUS_OK);
 	cr_assert_not(v.cov.partial);
 	cr_assert_eq(v.cov.weight_total, 1000000);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* ---- 5. the passage table: commune mergers and splits ------------------- */
+
+static vg_territory make_old(const char *code, const char *name,
+			     const char *s1, double w1, const char *s2,
+			     double w2)
+{
+	vg_territory t = make_terr(code, name, NULL, NULL);
+	snprintf(t.successors[0].code, VG_CODE_MAX, "%s", s1);
+	t.successors[0].weight = w1;
+	t.nsuccessors = 1;
+	if (s2) {
+		snprintf(t.successors[1].code, VG_CODE_MAX, "%s", s2);
+		t.successors[1].weight = w2;
+		t.nsuccessors = 2;
+	}
+	return t;
+}
+
+/* define_geo, plus old codes: 85027 and 85107 merged into 85146; a chain
+ * 85900 -> 85901 -> 85146; 85800 split 60/40 between 85146 and 85194. */
+static void define_passages(vg_store *s)
+{
+	define_geo(s);
+	vg_batch *b;
+	OK(vg_batch_new(s, &(vg_batch_opts){ .origin = "old", .time = 1e9 },
+			&b, &E));
+	vg_territory t[] = {
+		make_old("com:85027", "Boufféré", "com:85146", 1, NULL, 0),
+		make_old("com:85107", "La Guyonnière", "com:85146", 1, NULL, 0),
+		make_old("com:85900", "Ancienne A", "com:85901", 1, NULL, 0),
+		make_old("com:85901", "Ancienne B", "com:85146", 1, NULL, 0),
+		make_old("com:85800", "Scindée", "com:85146", 0.6,
+			 "com:85194", 0.4),
+	};
+	for (size_t i = 0; i < VG_ARRAY_LEN(t); i++)
+		OK(vg_batch_territory(b, &t[i], &E));
+	OK(vg_batch_commit(b, NULL, &E));
+}
+
+static void put_at(vg_store *s, const char *period, const pt *p, size_t n)
+{
+	vg_batch *b;
+	OK(vg_batch_new(s, &(vg_batch_opts){ .origin = "t" }, &b, &E));
+	for (size_t i = 0; i < n; i++)
+		OK(vg_batch_point(b, p[i].ind, p[i].terr, per(period), p[i].v,
+				  p[i].st, &E));
+	OK(vg_batch_commit(b, NULL, &E));
+}
+
+#define PUT_AT(s, period, ...)                                        \
+	do {                                                          \
+		const pt pts_[] = { __VA_ARGS__ };                    \
+		put_at(s, period, pts_, VG_ARRAY_LEN(pts_));          \
+	} while (0)
+
+/* 2015: Boufféré and La Guyonnière published under their own codes,
+ * Montaigu-Vendée did not exist: it gets their sum, and so do its EPCI
+ * and département, saying the value came through the passage table. */
+Test(passage, merger_counted_in_successor)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_passages(s);
+	PUT_AT(s, "2015", { "population", "com:85027", 3000, VG_STATUS_OK },
+	       { "population", "com:85107", 2000, VG_STATUS_OK },
+	       { "population", "com:85194", 45000, VG_STATUS_OK },
+	       { "population", "com:44109", 300000, VG_STATUS_OK });
+	q x;
+	q_open(&x, s, "population", "2015", VG_LATEST);
+	vg_agg_value m = q_at(&x, "com:85146");
+	assert_complete(&m, "com:85146");
+	cr_assert_eq(m.value, 5000, "%.17g", m.value);
+	cr_assert_eq(m.cov.via_passage, 1);
+	vg_agg_value e = q_at(&x, "epci:248500589");
+	assert_complete(&e, "epci");
+	cr_assert_eq(e.value, 5000);
+	cr_assert_eq(e.cov.members, 1);
+	cr_assert_eq(e.cov.via_passage, 1);
+	vg_agg_value d = q_at(&x, "dep:85");
+	assert_complete(&d, "dep:85");
+	cr_assert_eq(d.value, 50000, "%.17g", d.value);
+	cr_assert_eq(d.cov.members, 2);
+	cr_assert_eq(d.cov.with_data, 2);
+	cr_assert_eq(d.cov.via_passage, 1);
+	/* The old codes themselves: published, never members of anything. */
+	vg_agg_value o = q_at(&x, "com:85027");
+	cr_assert_eq(o.source, VG_SOURCE_PUBLISHED);
+	cr_assert_eq(o.value, 3000);
+	vg_agg_value fr = q_at(&x, "fr");
+	cr_assert_eq(fr.value, 350000, "%.17g", fr.value);
+	cr_assert_eq(fr.cov.members, 23, "%u", fr.cov.members);
+	q_close(&x);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+typedef struct lv_ctx {
+	vg_read *r;
+	int n, old;
+} lv_ctx;
+
+static int level_count_cb(void *ud, const vg_agg_value *v)
+{
+	lv_ctx *x = ud;
+	const vg_passage *p;
+	x->n++;
+	x->old += vg_read_territory_successors(x->r, v->terr, &p) > 0;
+	return 0;
+}
+
+/* Old codes with values for a period mean the period is in an older
+ * geography: the value under the commune's own code is the old commune
+ * that kept it (Montaigu in Montaigu-Vendée), added to the others', once.
+ * Without old codes' values, the commune's value is used as published.
+ * A level lists current territories only. */
+Test(passage, own_value_with_old_codes_and_level_lists)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_passages(s);
+	PUT_AT(s, "2015", { "population", "com:85027", 3000, VG_STATUS_OK },
+	       { "population", "com:85107", 2000, VG_STATUS_OK },
+	       { "population", "com:85146", 20000, VG_STATUS_OK },
+	       { "population", "com:85194", 45000, VG_STATUS_OK });
+	q x;
+	q_open(&x, s, "population", "2015", VG_LATEST);
+	vg_agg_value d = q_at(&x, "dep:85");
+	assert_complete(&d, "dep:85");
+	cr_assert_eq(d.value, 70000, "%.17g", d.value);
+	cr_assert_eq(d.cov.members, 2);
+	cr_assert_eq(d.cov.via_passage, 1);
+	vg_agg_value m = q_at(&x, "com:85146");
+	assert_complete(&m, "com:85146");
+	cr_assert_eq(m.value, 25000, "%.17g", m.value);
+	cr_assert_eq(m.cov.members, 1);
+	/* 2022, in the current geography: no old code has a value. */
+	PUT_AT(s, "2022", { "population", "com:85146", 21000, VG_STATUS_OK });
+	vg_agg_value n = agg_at(s, "population", "2022", VG_LATEST,
+				"com:85146");
+	cr_assert_eq(n.source, VG_SOURCE_PUBLISHED);
+	cr_assert_eq(n.value, 21000);
+	uint16_t com;
+	OK(vg_read_level_id(x.r, "com", &com, &E));
+	lv_ctx lc = { x.r, 0, 0 };
+	OK(vg_aggregate_level(x.c, com, 0, level_count_cb, &lc, &E));
+	cr_assert_eq(lc.n, 4, "%d communes listed", lc.n);
+	cr_assert_eq(lc.old, 0);
+	q_close(&x);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* A -> B -> C: C counts A's value (and B's, when B published too), the
+ * way it was before and after B absorbed A. */
+Test(passage, chain_followed)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_passages(s);
+	/* 2010: A and B separate; 2016: B (with A) only. */
+	PUT_AT(s, "2010", { "population", "com:85900", 100, VG_STATUS_OK },
+	       { "population", "com:85901", 200, VG_STATUS_OK });
+	PUT_AT(s, "2016", { "population", "com:85901", 310, VG_STATUS_OK });
+	vg_agg_value v = agg_at(s, "population", "2010", VG_LATEST,
+				"epci:248500589");
+	assert_complete(&v, "2010");
+	cr_assert_eq(v.value, 300, "%.17g", v.value);
+	cr_assert_eq(v.cov.via_passage, 1);
+	v = agg_at(s, "population", "2016", VG_LATEST, "com:85146");
+	assert_complete(&v, "2016");
+	cr_assert_eq(v.value, 310, "%.17g", v.value);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* A split: 60 % to 85146, 40 % to 85194; each gets its share, the
+ * département the whole, once. Ratio inputs are each weighted; min/max
+ * cannot take a share of an extreme. */
+Test(passage, split_with_weights)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_passages(s);
+	PUT_AT(s, "2015", { "population", "com:85800", 1000, VG_STATUS_OK },
+	       { "gp_count", "com:85800", 3, VG_STATUS_OK },
+	       { "temp_max", "com:85800", 31, VG_STATUS_OK },
+	       { "temp_max", "com:85027", 29, VG_STATUS_OK },
+	       { "population", "com:44109", 9000, VG_STATUS_OK },
+	       { "gp_count", "com:44109", 7, VG_STATUS_OK });
+	q x;
+	q_open(&x, s, "population", "2015", VG_LATEST);
+	vg_agg_value a = q_at(&x, "com:85146"), b = q_at(&x, "com:85194");
+	cr_assert_eq(a.value, 600, "%.17g", a.value);
+	cr_assert_eq(b.value, 400, "%.17g", b.value);
+	cr_assert_eq(a.cov.via_passage, 1);
+	vg_agg_value d = q_at(&x, "dep:85");
+	assert_complete(&d, "dep:85");
+	cr_assert_eq(d.value, 1000, "%.17g", d.value);
+	cr_assert_eq(d.cov.via_passage, 2);
+	q_close(&x);
+	/* density = sum(gp) / sum(pop): (0.6*3 + 0.4*3 + 7) / 10000 * 1e5 */
+	q_open(&x, s, "gp_density", "2015", VG_LATEST);
+	vg_agg_value r = q_at(&x, "reg:52");
+	cr_assert_float_eq(r.value, 100.0, 1e-9, "%.17g", r.value);
+	cr_assert_float_eq(r.cov.weight_total, 10000, 1e-9);
+	vg_agg_value ra = q_at(&x, "com:85146");
+	cr_assert_float_eq(ra.value, 1.8 / 600 * 1e5, 1e-9, "%.17g",
+			   ra.value);
+	q_close(&x);
+	/* max: 85194 has only a 40 % share of 85800: no value (partial);
+	 * 85146 has Boufféré whole (29) and 60 % of 85800: partial too. */
+	q_open(&x, s, "temp_max", "2015", VG_LATEST);
+	vg_agg_value mb = q_at(&x, "com:85194");
+	cr_assert(isnan(mb.value));
+	cr_assert(mb.cov.partial);
+	cr_assert_eq(mb.cov.suppressed, 1);
+	vg_agg_value ma = q_at(&x, "com:85146");
+	cr_assert(ma.cov.partial);
+	q_close(&x);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* A suppressed old code: its successor is partial, and none of its other
+ * old codes' values enters (a part would be a silent undercount). */
+Test(passage, suppressed_old_code_partial)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_passages(s);
+	PUT_AT(s, "2015", { "population", "com:85027", 3000, VG_STATUS_OK },
+	       { "population", "com:85107", 0, VG_STATUS_SUPPRESSED },
+	       { "population", "com:85194", 45000, VG_STATUS_PROVISIONAL });
+	vg_agg_value d = agg_at(s, "population", "2015", VG_LATEST, "dep:85");
+	cr_assert(d.cov.partial);
+	cr_assert_eq(d.value, 45000, "%.17g", d.value);
+	cr_assert_eq(d.status, VG_STATUS_PROVISIONAL);
+	cr_assert_eq(d.cov.members, 2);
+	cr_assert_eq(d.cov.with_data, 1);
+	cr_assert_eq(d.cov.suppressed, 1);
+	cr_assert_eq(d.cov.via_passage, 0);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* Bad passage records are refused with a message naming them. */
+Test(passage, bad_successors_refused)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_geo(s);
+	vg_batch *b;
+	OK(vg_batch_new(s, NULL, &b, &E));
+	vg_territory t = make_old("com:1", "X", "com:85146", 0.6, "com:85194",
+				  0.3);
+	cr_assert_eq(vg_batch_territory(b, &t, &E), VG_EINVAL);
+	cr_assert(strstr(E.msg, "add up to 0.9"), "%s", E.msg);
+	t = make_old("com:1", "X", "com:85146", 1.5, NULL, 0);
+	cr_assert_eq(vg_batch_territory(b, &t, &E), VG_EINVAL);
+	t = make_old("com:1", "X", "com:1", 1, NULL, 0);
+	cr_assert_eq(vg_batch_territory(b, &t, &E), VG_EINVAL);
+	cr_assert(strstr(E.msg, "own successor"), "%s", E.msg);
+	t = make_old("com:1", "X", "com:85146", 1, NULL, 0);
+	snprintf(t.parents[0], VG_CODE_MAX, "dep:85");
+	t.nparents = 1;
+	cr_assert_eq(vg_batch_territory(b, &t, &E), VG_EINVAL);
+	cr_assert(strstr(E.msg, "counted twice"), "%s", E.msg);
+	t = make_old("com:1", "X", "com:99999", 1, NULL, 0);
+	OK(vg_batch_territory(b, &t, &E));
+	cr_assert_eq(vg_batch_commit(b, NULL, &E), VG_ENOTFOUND);
+	cr_assert(strstr(E.msg, "com:99999"), "%s", E.msg);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* On the real COG 2024: Boufféré (com:85027) and the three other old
+ * communes of Montaigu-Vendée carry 2015-style points (values made up
+ * for the test: no 2015 file in the fixtures); they are counted in
+ * com:85146, its EPCI (CA Terres de Montaigu) and the Vendée. The value
+ * for the EPCI is partial: its nine other communes have no point. */
+Test(passage, real_montaigu_vendee, .timeout = 120)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	import_real_territories(s);
+	vg_import_opts o = { .published = T_DEFS };
+	OK(vg_import_indicators(s, real_fixture("indicators.json"), &o, &R,
+				&E));
+	PUT_AT(s, "2015", { "population", "com:85027", 1000, VG_STATUS_OK },
+	       { "population", "com:85107", 200, VG_STATUS_OK },
+	       { "population", "com:85217", 30, VG_STATUS_OK },
+	       { "population", "com:85224", 4, VG_STATUS_OK });
+	const char *up[] = { "com:85146", "epci:200070233", "dep:85",
+			     "reg:52" };
+	for (size_t i = 0; i < VG_ARRAY_LEN(up); i++) {
+		vg_agg_value v = agg_at(s, "population", "2015", VG_LATEST,
+					up[i]);
+		cr_assert_eq(v.source, VG_SOURCE_COMPUTED, "%s", up[i]);
+		cr_assert_eq(v.value, 1234, "%s: %.17g", up[i], v.value);
+		cr_assert_eq(v.cov.via_passage, 1, "%s", up[i]);
+		cr_assert_eq(v.cov.with_data, 1, "%s", up[i]);
+		cr_assert_eq(v.cov.partial, i > 0, "%s", up[i]);
+	}
+	/* Loaded whole (France) or lazily (one EPCI): the same numbers. */
+	q x;
+	q_open(&x, s, "population", "2015", VG_LATEST);
+	vg_agg_value fr = q_at(&x, "fr"), e = q_at(&x, "epci:200070233");
+	cr_assert_eq(fr.value, 1234);
+	/* 34 935 communes less Paris, Lyon, Marseille, plus their 45
+	 * arrondissements */
+	cr_assert_eq(fr.cov.members, 34977, "%u", fr.cov.members);
+	cr_assert_eq(e.value, 1234);
+	q_close(&x);
 	vg_store_close(s);
 	rm_tree(dir);
 }
