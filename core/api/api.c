@@ -307,7 +307,10 @@ int vg_api_check_args(const vg_api_op *op, const cJSON *req, char *msg,
 		case VG_ARG_STRS:
 			ok = cJSON_IsArray(it);
 			const cJSON *e;
-			cJSON_ArrayForEach(e, it) ok = ok && cJSON_IsString(e);
+			cJSON_ArrayForEach(e, it)
+			{
+				ok = ok && cJSON_IsString(e);
+			}
 			break;
 		case VG_ARG_OBJ:
 			ok = cJSON_IsObject(it);

@@ -884,7 +884,7 @@ static int op_disparities(vg_api_req *q)
 	if (begin_agg(q, &a))
 		return -1;
 	vg_error e = { 0 };
-	vg_disparity d;
+	vg_disparity d = { 0 };
 	uint16_t lv;
 	int rc = get_level(q, a.r, "level", "com", &lv);
 	if (!rc)

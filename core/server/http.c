@@ -403,8 +403,10 @@ static void start_events(vg__conn *c, cJSON *req)
 	}
 	const cJSON *it;
 	cJSON_ArrayForEach(it, inds)
+	{
 		snprintf(c->subs[c->nsubs++], VG_CODE_MAX, "%s",
 			 it->valuestring);
+	}
 	c->sse = c->subscribed = true;
 	c->http->keep_alive = true;
 	send_head(c, 200, "OK", "text/event-stream", -1,

@@ -264,8 +264,10 @@ static cJSON *subscribe(vg__conn *c, const cJSON *req)
 			return vg_api_err(id, "internal", "out of memory");
 		const cJSON *it;
 		cJSON_ArrayForEach(it, inds)
+		{
 			snprintf(c->subs[c->nsubs++], VG_CODE_MAX, "%s",
 				 it->valuestring);
+		}
 	}
 	c->subscribed = true;
 	cJSON *res = cJSON_CreateObject();
@@ -728,10 +730,12 @@ static bool wants(const vg__conn *c, const cJSON *ev)
 		return true;
 	const cJSON *it;
 	cJSON_ArrayForEach(it, inds)
+	{
 		for (size_t i = 0; i < c->nsubs; i++)
 			if (cJSON_IsString(it) &&
 			    !strcmp(c->subs[i], it->valuestring))
 				return true;
+	}
 	return false;
 }
 
