@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd/output.h"
+#include "cmd/plugin_cmd.h"
 #include "vigie/common.h"
 #include "vigie/io.h"
 #include "vigie/query.h"
@@ -836,6 +837,11 @@ static int cmd_stat(cli *c, int argc, char **argv)
 	return out_flush(t, stdout) ? EXIT_FAIL : EXIT_OK;
 }
 
+static int cmd_plugin(cli *c, int argc, char **argv)
+{
+	return vg_cmd_plugin(argc, argv);
+}
+
 static int cmd_help(cli *c, int argc, char **argv);
 
 /* The commands: one table drives dispatch and help. */
@@ -877,6 +883,9 @@ static const struct command {
 	{ "territories", cmd_territories, "[--level L] [--in TERR]",
 	  "list territories" },
 	{ "stat", cmd_stat, "", "store statistics" },
+	{ "plugin", cmd_plugin,
+	  "check FILE.lua | run FILE.lua [--dry-run] [--data DIR] "
+	  "[--config K=V]", "validate a plugin's manifest, or run it" },
 	{ "help", cmd_help, "", "this text" },
 };
 

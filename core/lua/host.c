@@ -338,7 +338,7 @@ static int sandbox_require(lua_State *L)
 		lua_pushboolean(L, 1);
 	}
 	lua_pushvalue(L, -1);
-	lua_setfield(L, -6, name); /* LOADED[name] */
+	lua_setfield(L, 2, name); /* LOADED[name] */
 	return 1;
 }
 
@@ -360,19 +360,19 @@ static int open_all(lua_State *L)
 {
 	vg__sandbox *sb = vg__sandbox_of(L);
 	(void)sb;
-	luaL_requiref(L, "_G", luaopen_base, 0);
+	luaL_requiref(L, "_G", luaopen_base, 1);
 	lua_pop(L, 1);
-	luaL_requiref(L, "string", luaopen_string, 0);
+	luaL_requiref(L, "string", luaopen_string, 1);
 	/* string.dump would turn functions into bytecode, and the string
 	 * metatable's __index is this very table: remove it here. */
 	lua_pushnil(L);
 	lua_setfield(L, -2, "dump");
 	lua_pop(L, 1);
-	luaL_requiref(L, "table", luaopen_table, 0);
-	luaL_requiref(L, "math", luaopen_math, 0);
-	luaL_requiref(L, "utf8", luaopen_utf8, 0);
-	luaL_requiref(L, "coroutine", luaopen_coroutine, 0);
-	luaL_requiref(L, "os", luaopen_os, 0);
+	luaL_requiref(L, "table", luaopen_table, 1);
+	luaL_requiref(L, "math", luaopen_math, 1);
+	luaL_requiref(L, "utf8", luaopen_utf8, 1);
+	luaL_requiref(L, "coroutine", luaopen_coroutine, 1);
+	luaL_requiref(L, "os", luaopen_os, 1);
 	lua_pop(L, 5);
 
 	/* The string metatable: hide it (getmetatable("") returns "locked")

@@ -387,6 +387,12 @@ static int check_field(loader *ld, const char *k, int v)
 	return 0;
 }
 
+static int cmp_ind(const void *a, const void *b)
+{
+	return strcmp(((const vg_indicator *)a)->code,
+		      ((const vg_indicator *)b)->code);
+}
+
 static int validate(loader *ld, int t)
 {
 	lua_State *L = ld->L;
@@ -427,6 +433,9 @@ static int validate(loader *ld, int t)
 		if (!strcmp(p->after[i], p->name))
 			return bad(ld, "after", "a plugin cannot run after "
 				   "itself%s", "");
+	/* Lua tables have no order: sort, so output and dry runs are
+	 * stable from one run to the next. */
+	qsort(p->inds, p->ninds, sizeof(*p->inds), cmp_ind);
 	if (!p->config)
 		p->config = cJSON_CreateObject();
 	return p->config ? 0 : vg_error_set(ld->err, VG_ENOMEM, "out of memory");
