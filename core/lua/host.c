@@ -235,7 +235,10 @@ static int safe_load(lua_State *L)
 	else
 		vg__push_env(L);
 	lua_call(L, 4, 2);
-	return lua_isnil(L, -2) ? 2 : 1;
+	if (lua_isnil(L, -2))
+		return 2; /* nil, message */
+	lua_pop(L, 1);
+	return 1;
 }
 
 static int safe_collectgarbage(lua_State *L)

@@ -435,7 +435,8 @@ static int validate(loader *ld, int t)
 				   "itself%s", "");
 	/* Lua tables have no order: sort, so output and dry runs are
 	 * stable from one run to the next. */
-	qsort(p->inds, p->ninds, sizeof(*p->inds), cmp_ind);
+	if (p->ninds > 1)
+		qsort(p->inds, p->ninds, sizeof(*p->inds), cmp_ind);
 	if (!p->config)
 		p->config = cJSON_CreateObject();
 	return p->config ? 0 : vg_error_set(ld->err, VG_ENOMEM, "out of memory");
