@@ -875,8 +875,9 @@ static void list_cb(void *ud, const char *member)
 static int ctx_zip(lua_State *L)
 {
 	run *r = get_run(L);
-	vg__source *s = arg_source(L, r, 2);
+	lua_settop(L, 3);
 	const char *member = luaL_optstring(L, 3, NULL);
+	vg__source *s = arg_source(L, r, 2);
 	unsigned char *d;
 	size_t n;
 	bool owned;

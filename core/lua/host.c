@@ -513,6 +513,7 @@ int vg__sandbox_load(vg__sandbox *sb, const char *buf, size_t len,
 	}
 	vg__push_env(L);
 	lua_setupvalue(L, -2, 1);
+	sb->chunk = path;
 	return 0;
 }
 
@@ -567,6 +568,12 @@ int vg__sandbox_call(vg__sandbox *sb, int nargs, int nresults, vg_error *err)
 	const char *m = st == LUA_OK ? sb->kill_msg : lua_tostring(L, -1);
 	if (!m)
 		m = "error";
+	/* Memory errors skip the message handler: no location was noted. */
+	if (st == LUA_ERRMEM || st == LUA_OK) {
+		snprintf(sb->err_src, sizeof(sb->err_src), "%s",
+			 sb->chunk ? sb->chunk : "");
+		sb->err_line = 0;
+	}
 	/* A kill message is the authoritative reason, whatever the plugin
 	 * turned the error into on its way out. */
 	if (sb->killed && strncmp(m, sb->kill_msg, strlen(sb->kill_msg))) {

@@ -33,6 +33,8 @@ typedef struct vg__sandbox {
 				  VG_ESANDBOX: the state must unwind */
 	char kill_msg[256];
 	const char *lib_dir;   /* not owned */
+	const char *chunk;     /* path of the last chunk loaded: where errors
+				  without a Lua location (memory) happened */
 	void *user;            /* the run (ctx.c) */
 	/* Filled by the message handler of vg__sandbox_call. */
 	char err_src[512];

@@ -219,10 +219,11 @@ static int check_indicator(loader *ld, int t, const char *code,
 						(double)lua_tointeger(L, -1));
 		} else {
 			if (lua_type(L, -1) != LUA_TSTRING) {
+				const char *tn = luaL_typename(L, -1);
 				cJSON_Delete(o);
 				lua_pop(L, 2);
 				return bad(ld, sub, "must be a string, not %s",
-					   luaL_typename(L, -1));
+					   tn);
 			}
 			cJSON_AddStringToObject(o, k, lua_tostring(L, -1));
 		}
