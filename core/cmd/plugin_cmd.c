@@ -175,6 +175,13 @@ static void print_dry(const vg_plugin *p, const vg_run_result *r)
 							"territories")));
 }
 
+/* --data, else $VIGIE_DATA (empty means unset), else NULL. */
+static const char *data_dir(const opts *o)
+{
+	const char *d = o->data ? o->data : getenv("VIGIE_DATA");
+	return d && *d ? d : NULL;
+}
+
 static int run_cmd(const char *file, opts *o, vg_plugin_env *env)
 {
 	vg_error err;
@@ -182,7 +189,7 @@ static int run_cmd(const char *file, opts *o, vg_plugin_env *env)
 	vg_plugin *p;
 	if (vg_plugin_load(file, env, &p, &err))
 		return fail(&err);
-	const char *data = o->data ? o->data : getenv("VIGIE_DATA");
+	const char *data = data_dir(o);
 	char tmp[] = "/tmp/vigie-dry-XXXXXX";
 	bool temp = false;
 	if (!data && !o->dry) {
@@ -297,7 +304,7 @@ int vg_cmd_plugin(int argc, char **argv)
 		roots[n++] = o.roots[i];
 	vg_plugin_env env = { .lib_dir = o.lib ? o.lib : lib,
 			      .roots = roots, .nroots = n };
-	const char *data = o.data ? o.data : getenv("VIGIE_DATA");
+	const char *data = data_dir(&o);
 	if (data) {
 		snprintf(cache, sizeof(cache), "%s/cache", data);
 		env.cache_dir = cache;
