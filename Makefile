@@ -89,6 +89,9 @@ $(OUT)/tests/itest_%: $(OUT)/obj/tests/integration/itest_%.o $(LIB)
 $(OUT)/bench_store: $(OUT)/obj/tests/bench/bench_store.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lsqlite3
 
+$(OUT)/bench_plugin: $(OUT)/obj/tests/bench/bench_plugin.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
 deps:
 	@bash scripts/install-deps.sh
 
@@ -129,8 +132,9 @@ run: deps
 	@bash scripts/run.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory FLAVOUR=release $(OUT)/bench_store
+	@$(MAKE) --no-print-directory FLAVOUR=release $(OUT)/bench_store $(OUT)/bench_plugin
 	$(OUT)/bench_store $(BENCH_ARGS)
+	$(OUT)/bench_plugin
 
 format:
 	clang-format -i $$(find core include tests -name '*.[ch]')

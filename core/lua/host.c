@@ -587,3 +587,22 @@ int vg__sandbox_call(vg__sandbox *sb, int nargs, int nresults, vg_error *err)
 	lua_settop(L, base - 1);
 	return code;
 }
+
+int vg__sandbox_bench(const char *src, bool with_hook, double *secs,
+		      vg_error *err)
+{
+	vg__sandbox sb;
+	int rc = vg__sandbox_open(&sb, (size_t)1 << 30, 3600, 0, NULL, NULL,
+				  err);
+	if (rc)
+		return rc;
+	if (!with_hook)
+		lua_sethook(sb.L, NULL, 0, 0);
+	rc = vg__sandbox_load(&sb, src, strlen(src), "bench", err);
+	double t0 = vg__now();
+	if (!rc)
+		rc = vg__sandbox_call(&sb, 0, 0, err);
+	*secs = vg__now() - t0;
+	vg__sandbox_close(&sb);
+	return rc;
+}

@@ -80,6 +80,12 @@ void vg__freeze(lua_State *L);
 /* The global proxy (the plugin's _ENV) is pushed. */
 void vg__push_env(lua_State *L);
 
+/* For tests/bench/bench_plugin.c only: run `src` (text) in a sandbox
+ * with the limits hook armed or not, and return its seconds in *secs.
+ * Measures the hook's overhead; 0 or a VG_E* code. */
+int vg__sandbox_bench(const char *src, bool hook, double *secs,
+		      vg_error *err);
+
 /* ---- the loaded plugin (manifest.c) ---------------------------------- */
 
 struct cJSON;
