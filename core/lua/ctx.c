@@ -381,31 +381,95 @@ static int ctx_get(lua_State *L)
 	return 2;
 }
 
+/* Points are collected in C and turned into Lua tables only after the
+ * read transaction ended: a Lua error (memory cap) raised inside an LMDB
+ * iteration would leave the transaction open. */
+typedef struct cpoint {
+	vg_point pt;
+	char terr[VG_CODE_MAX];
+} cpoint;
+
 typedef struct collect {
-	lua_State *L;
 	vg_read *rd;
-	lua_Integer n;
+	cpoint *v;
+	size_t n, cap, max;
 	bool terr;
 } collect;
 
 static int collect_cb(void *ud, const vg_point *pt)
 {
 	collect *c = ud;
-	lua_State *L = c->L;
-	/* A long result must not outlive the deadline or the memory cap:
-	 * those are checked when the caller returns to Lua; the stack is
-	 * grown here, the table is the only thing allocated. */
-	if (!lua_checkstack(L, 4))
-		return VG_ENOMEM;
-	push_point(L, NULL, pt, c->terr);
+	if (c->n == c->max)
+		return VG_ETOOBIG;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		cpoint *v = realloc(c->v, cap * sizeof(*v));
+		if (!v)
+			return VG_ENOMEM;
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n].pt = *pt;
+	c->v[c->n].terr[0] = '\0';
 	if (c->terr) {
 		const char *code = vg_read_territory_code(c->rd, pt->terr);
-		lua_pushstring(L, code ? code : "?");
-		lua_setfield(L, -2, "territory");
+		snprintf(c->v[c->n].terr, VG_CODE_MAX, "%s", code ? code : "?");
 	}
-	lua_rawseti(L, -2, ++c->n);
+	c->n++;
 	return 0;
 }
+
+typedef struct collect_guard {
+	cpoint *v;
+} collect_guard;
+
+static int collect_gc(lua_State *L)
+{
+	collect_guard *g = lua_touserdata(L, 1);
+	free(g->v);
+	g->v = NULL;
+	return 0;
+}
+
+/* Pushed before the read starts, so no Lua allocation happens between
+ * collecting and guarding. */
+static collect_guard *new_collect_guard(lua_State *L)
+{
+	collect_guard *g = lua_newuserdatauv(L, sizeof(*g), 0);
+	g->v = NULL;
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, collect_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_setmetatable(L, -2);
+	return g;
+}
+
+/* Push the list of collected points (owned by the guard g); frees them
+ * (now or by the GC). */
+static int push_collected(lua_State *L, collect_guard *g, collect *c,
+			  const char *fn, int rc)
+{
+	g->v = c->v;
+	if (rc == VG_ETOOBIG)
+		return luaL_error(L, "%s: more than %d points", fn,
+				  (int)c->max);
+	if (rc)
+		return luaL_error(L, "%s: %s", fn, vg_strerror(rc));
+	lua_createtable(L, (int)c->n, 0);
+	for (size_t i = 0; i < c->n; i++) {
+		push_point(L, NULL, &c->v[i].pt, c->terr);
+		if (c->terr) {
+			lua_pushstring(L, c->v[i].terr);
+			lua_setfield(L, -2, "territory");
+		}
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	free(g->v);
+	g->v = NULL;
+	return 1;
+}
+
+#define COLLECT_MAX 10000000
 
 static int ctx_series(lua_State *L)
 {
@@ -413,6 +477,7 @@ static int ctx_series(lua_State *L)
 	const char *ind = luaL_checkstring(L, 2), *terr = luaL_checkstring(L, 3);
 	vg_period from = lua_isnoneornil(L, 4) ? 0 : arg_period(L, NULL, 4);
 	vg_period to = lua_isnoneornil(L, 5) ? 0 : arg_period(L, NULL, 5);
+	collect_guard *g = new_collect_guard(L);
 	vg_read *rd;
 	vg_error e;
 	if (vg_read_begin(r->s, &rd, &e))
@@ -421,13 +486,10 @@ static int ctx_series(lua_State *L)
 	if (vg_read_indicator_id(rd, ind, &ii, &e) ||
 	    vg_read_territory_id(rd, terr, &ti, &e))
 		read_fail(L, rd, "ctx:series", &e);
-	lua_newtable(L);
-	collect c = { L, rd, 0, false };
+	collect c = { .rd = rd, .max = COLLECT_MAX };
 	int rc = vg_read_series(rd, ii, ti, from, to, VG_LATEST, collect_cb, &c);
 	vg_read_end(rd);
-	if (rc)
-		return luaL_error(L, "ctx:series: %s", vg_strerror(rc));
-	return 1;
+	return push_collected(L, g, &c, "ctx:series", rc);
 }
 
 static int ctx_slice(lua_State *L)
@@ -437,6 +499,7 @@ static int ctx_slice(lua_State *L)
 	vg_period per = arg_period(L, NULL, 3);
 	const char *level = luaL_checkstring(L, 4);
 	const char *within = luaL_optstring(L, 5, NULL);
+	collect_guard *g = new_collect_guard(L);
 	vg_read *rd;
 	vg_error e;
 	if (vg_read_begin(r->s, &rd, &e))
@@ -447,13 +510,10 @@ static int ctx_slice(lua_State *L)
 	    vg_read_level_id(rd, level, &li, &e) ||
 	    (within && vg_read_territory_id(rd, within, &wi, &e)))
 		read_fail(L, rd, "ctx:slice", &e);
-	lua_newtable(L);
-	collect c = { L, rd, 0, true };
+	collect c = { .rd = rd, .max = COLLECT_MAX, .terr = true };
 	int rc = vg_read_slice(rd, ii, per, li, wi, VG_LATEST, collect_cb, &c);
 	vg_read_end(rd);
-	if (rc)
-		return luaL_error(L, "ctx:slice: %s", vg_strerror(rc));
-	return 1;
+	return push_collected(L, g, &c, "ctx:slice", rc);
 }
 
 /* ---- ctx:log, ctx:progress, print --------------------------------------- */
@@ -578,19 +638,59 @@ static vg__source *arg_source(lua_State *L, run *r, int idx)
 	return s;
 }
 
+/* The bytes of a source, for readers that need them whole. A file's
+ * bytes are held by a guard userdata pushed first (freed by the GC if a
+ * Lua error unwinds before the caller frees them with bytes_done), so a
+ * memory kill or an error never leaks them. */
+typedef struct bytes_guard {
+	unsigned char *p;
+} bytes_guard;
+
+static int bytes_guard_gc(lua_State *L)
+{
+	bytes_guard *g = lua_touserdata(L, 1);
+	free(g->p);
+	g->p = NULL;
+	return 0;
+}
+
+static const unsigned char *source_bytes(lua_State *L, const vg__source *s,
+					 size_t max, size_t *len,
+					 const char *fn, bytes_guard **gout)
+{
+	bytes_guard *g = lua_newuserdatauv(L, sizeof(*g), 0);
+	g->p = NULL;
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, bytes_guard_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_setmetatable(L, -2);
+	unsigned char *d;
+	bool owned;
+	vg_error e;
+	if (vg__source_bytes(s, max, &d, len, &owned, &e))
+		raise_err(L, fn, &e);
+	if (owned)
+		g->p = d;
+	*gout = g;
+	return d;
+}
+
+static void bytes_done(bytes_guard *g)
+{
+	free(g->p);
+	g->p = NULL;
+}
+
 static int source_text(lua_State *L)
 {
 	run *r = get_run(L);
 	vg__source *s = arg_source(L, r, 2);
-	unsigned char *d;
 	size_t n;
-	bool owned;
-	vg_error e;
-	if (vg__source_bytes(s, r->p->memory, &d, &n, &owned, &e))
-		return raise_err(L, "ctx:text", &e);
+	bytes_guard *g;
+	const unsigned char *d = source_bytes(L, s, r->p->memory, &n,
+					      "ctx:text", &g);
 	lua_pushlstring(L, (const char *)d, n);
-	if (owned)
-		free(d);
+	bytes_done(g);
 	return 1;
 }
 
@@ -835,28 +935,26 @@ static int ctx_json(lua_State *L)
 {
 	run *r = get_run(L);
 	vg__source *s = arg_source(L, r, 2);
-	unsigned char *d;
 	size_t n;
-	bool owned;
-	vg_error e;
-	if (vg__source_bytes(s, JSON_MAX, &d, &n, &owned, &e))
-		return raise_err(L, "ctx:json", &e);
-	const char *end = NULL;
-	cJSON *j = cJSON_ParseWithLengthOpts((const char *)d, n, &end, false);
-	long off = end ? (long)(end - (const char *)d) : 0;
-	if (owned)
-		free(d);
-	if (!j)
-		return luaL_error(L, "ctx:json: %s: invalid JSON near byte %d",
-				  s->name ? s->name : "?", (int)off);
+	bytes_guard *bg;
+	const unsigned char *d = source_bytes(L, s, JSON_MAX, &n, "ctx:json",
+					      &bg);
 	/* The tree is freed by a finalizer even if building the Lua value
 	 * raises (memory cap, deadline). */
 	json_guard *g = lua_newuserdatauv(L, sizeof(*g), 0);
-	g->j = j;
+	g->j = NULL;
 	lua_createtable(L, 0, 1);
 	lua_pushcfunction(L, json_guard_gc);
 	lua_setfield(L, -2, "__gc");
 	lua_setmetatable(L, -2);
+	const char *end = NULL;
+	cJSON *j = cJSON_ParseWithLengthOpts((const char *)d, n, &end, false);
+	long off = end ? (long)(end - (const char *)d) : 0;
+	bytes_done(bg);
+	g->j = j;
+	if (!j)
+		return luaL_error(L, "ctx:json: %s: invalid JSON near byte %d",
+				  s->name ? s->name : "?", (int)off);
 	push_json(L, j, 0);
 	cJSON_Delete(g->j);
 	g->j = NULL;
@@ -865,11 +963,47 @@ static int ctx_json(lua_State *L)
 
 /* ---- ctx:zip, ctx:xlsx ------------------------------------------------- */
 
+typedef struct names {
+	char **v;
+	size_t n, cap;
+	bool oom;
+} names;
+
+/* Collects names in C: raising a Lua error here would skip
+ * zip_discard. */
 static void list_cb(void *ud, const char *member)
 {
-	lua_State *L = ud;
-	lua_pushstring(L, member);
-	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	names *nm = ud;
+	if (nm->oom)
+		return;
+	if (nm->n == nm->cap) {
+		size_t cap = nm->cap ? nm->cap * 2 : 16;
+		char **v = realloc(nm->v, cap * sizeof(char *));
+		if (!v) {
+			nm->oom = true;
+			return;
+		}
+		nm->v = v;
+		nm->cap = cap;
+	}
+	if (!(nm->v[nm->n] = strdup(member)))
+		nm->oom = true;
+	else
+		nm->n++;
+}
+
+static void names_free(names *nm)
+{
+	for (size_t i = 0; i < nm->n; i++)
+		free(nm->v[i]);
+	free(nm->v);
+	memset(nm, 0, sizeof(*nm));
+}
+
+static int names_gc(lua_State *L)
+{
+	names_free(lua_touserdata(L, 1));
+	return 0;
 }
 
 static int ctx_zip(lua_State *L)
@@ -878,20 +1012,37 @@ static int ctx_zip(lua_State *L)
 	lua_settop(L, 3);
 	const char *member = luaL_optstring(L, 3, NULL);
 	vg__source *s = arg_source(L, r, 2);
-	unsigned char *d;
 	size_t n;
-	bool owned;
 	vg_error e;
 	size_t max = r->p->fetch_max ? r->p->fetch_max
 				     : VG_PLUGIN_FETCH_MAX_DEFAULT;
-	if (vg__source_bytes(s, max, &d, &n, &owned, &e))
-		return raise_err(L, "ctx:zip", &e);
+	/* Allocate the result first: nothing below may raise while libzip
+	 * holds the archive or a C buffer is not yet guarded. */
+	vg__source *m = member ? new_source(L) : NULL;
+	if (!member)
+		lua_newtable(L);
+	int res = lua_gettop(L);
+	bytes_guard *g;
+	const unsigned char *d = source_bytes(L, s, max, &n, "ctx:zip", &g);
 	int rc;
 	if (!member) {
-		lua_newtable(L);
-		rc = vg__zip_list(d, n, s->name, list_cb, L, &e);
+		/* The names live in a guard userdata, so that a Lua error
+		 * while copying them out frees them. */
+		names *nm = lua_newuserdatauv(L, sizeof(*nm), 0);
+		memset(nm, 0, sizeof(*nm));
+		lua_createtable(L, 0, 1);
+		lua_pushcfunction(L, names_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_setmetatable(L, -2);
+		rc = vg__zip_list(d, n, s->name, list_cb, nm, &e);
+		if (!rc && nm->oom)
+			rc = vg_error_set(&e, VG_ENOMEM, "out of memory");
+		for (size_t i = 0; !rc && i < nm->n; i++) {
+			lua_pushstring(L, nm->v[i]);
+			lua_rawseti(L, res, (lua_Integer)i + 1);
+		}
+		names_free(nm);
 	} else {
-		vg__source *m = new_source(L);
 		rc = vg__zip_read(d, n, s->name, member, max, &m->data, &m->len,
 				  &e);
 		if (!rc) {
@@ -905,10 +1056,10 @@ static int ctx_zip(lua_State *L)
 			vg_sha256_hex(&h, m->checksum);
 		}
 	}
-	if (owned)
-		free(d);
+	bytes_done(g);
 	if (rc)
 		return raise_err(L, "ctx:zip", &e);
+	lua_settop(L, res);
 	return 1;
 }
 
@@ -983,21 +1134,18 @@ static int ctx_xlsx(lua_State *L)
 		lua_pop(L, 1);
 	}
 	vg__source *s = arg_source(L, r, 2);
-	unsigned char *d;
 	size_t n;
-	bool owned;
 	vg_error e;
 	size_t max = r->p->fetch_max ? r->p->fetch_max
 				     : VG_PLUGIN_FETCH_MAX_DEFAULT;
-	if (vg__source_bytes(s, max, &d, &n, &owned, &e))
-		return raise_err(L, "ctx:xlsx", &e);
 	xlsx_h *h = lua_newuserdatauv(L, sizeof(*h), 1);
 	memset(h, 0, sizeof(*h));
 	luaL_setmetatable(L, XLSX_MT);
 	int hi = lua_gettop(L);
+	bytes_guard *g;
+	const unsigned char *d = source_bytes(L, s, max, &n, "ctx:xlsx", &g);
 	int rc = vg__xlsx_read(d, n, s->name, sheet, max, &h->sh, &e);
-	if (owned)
-		free(d);
+	bytes_done(g);
 	if (rc)
 		return raise_err(L, "ctx:xlsx", &e);
 	/* Skipped rows are counted by the sheet's row numbers, like the

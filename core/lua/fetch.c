@@ -10,6 +10,7 @@
  * checksum, write nothing new). */
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,9 +195,18 @@ static void read_meta(const char *path, char *etag, size_t en, char *mod,
 	fclose(f);
 }
 
+/* curl_global_init is not thread-safe: once, before the first easy
+ * handle, whatever thread runs the first download. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 static int http(const vg_plugin *p, const char *url, double deadline,
 		const volatile int *cancel, vg__source *out, vg_error *err)
 {
+	pthread_once(&curl_once, curl_init);
 	dl d = { .max = fetch_max(p), .deadline = deadline, .cancel = cancel };
 	char data_path[PATH_MAX] = "", meta_path[PATH_MAX] = "",
 	     tmp_path[PATH_MAX] = "";

@@ -218,6 +218,25 @@ static int safe_rawset(lua_State *L)
 	return 1;
 }
 
+/* setmetatable without __gc: Lua runs finalizers with hooks disabled
+ * (lgc.c, GCTM), so a finalizer's loop could never be stopped. An object
+ * is marked for finalization only if its metatable has a __gc field when
+ * setmetatable is called, so refusing it here closes that door. */
+static int safe_setmetatable(lua_State *L)
+{
+	if (lua_type(L, 2) == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "setmetatable: __gc metamethods "
+					  "are not allowed in plugins");
+		lua_pop(L, 1);
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
 /* load(chunk [, name [, mode [, env]]]): text only, and _ENV defaults to
  * the plugin's globals rather than the real global table. */
 static int safe_load(lua_State *L)
@@ -402,7 +421,7 @@ static int open_all(lua_State *L)
 	static const char *const base[] = {
 		"assert", "error", "getmetatable", "ipairs", "next", "pairs",
 		"pcall", "rawequal", "rawget", "rawlen", "select",
-		"setmetatable", "tonumber", "tostring", "type", "xpcall",
+		"tonumber", "tostring", "type", "xpcall",
 		"_VERSION", NULL
 	};
 	for (const char *const *k = base; *k; k++) {
@@ -411,6 +430,9 @@ static int open_all(lua_State *L)
 	}
 	lua_pushcfunction(L, safe_rawset);
 	lua_setfield(L, env, "rawset");
+	lua_getfield(L, g, "setmetatable");
+	lua_pushcclosure(L, safe_setmetatable, 1);
+	lua_setfield(L, env, "setmetatable");
 	lua_getfield(L, g, "load");
 	lua_pushcclosure(L, safe_load, 1);
 	lua_setfield(L, env, "load");
@@ -480,8 +502,18 @@ int vg__sandbox_open(vg__sandbox *sb, size_t mem_cap, double timeout,
 
 void vg__sandbox_close(vg__sandbox *sb)
 {
-	if (sb->L)
-		lua_close(sb->L);
+	if (!sb->L)
+		return;
+	/* lua_close runs the plugin's __gc finalizers: make any Lua code
+	 * there stop at its first instruction rather than run until the
+	 * deadline. C finalizers (sources, readers) run normally. */
+	if (!sb->killed) {
+		sb->killed = VG_ECANCELED;
+		snprintf(sb->kill_msg, sizeof(sb->kill_msg),
+			 "the state is closing");
+	}
+	lua_sethook(sb->L, hook, LUA_MASKCOUNT, 1);
+	lua_close(sb->L);
 	sb->L = NULL;
 }
 

@@ -255,6 +255,27 @@ Test(lua, string_metatable_intact_across_runs)
 	vg_plugin_free(ok);
 }
 
+Test(lua, finalizers_refused)
+{
+	/* Lua runs __gc with hooks off: a finalizer's loop could not be
+	 * stopped, so setmetatable refuses __gc. */
+	vg_plugin *p = load_fixture("gc_loop.lua", NULL, 0);
+	const char *how[] = { "{\"how\": \"direct\"}",
+			      "{\"how\": \"placeholder\"}" };
+	for (int i = 0; i < 2; i++) {
+		vg_run_result res;
+		double t0 = now();
+		int rc = run_with(p, S, how[i], NULL, &res);
+		cr_assert_eq(rc, VG_EPLUGIN, "%s: rc %d: %s", how[i], rc,
+			     E.msg);
+		cr_assert(strstr(E.msg, "__gc metamethods are not allowed"),
+			  "%s", E.msg);
+		cr_assert(now() - t0 < 5.0);
+		vg_run_result_clear(&res);
+	}
+	vg_plugin_free(p);
+}
+
 typedef struct par {
 	vg_plugin *p;
 	vg_store *s;
