@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,8 +223,12 @@ static int http(const vg_plugin *p, const char *url, double deadline,
 			 p->cache_dir, hex + 7);
 		snprintf(meta_path, sizeof(meta_path), "%s/%s.meta",
 			 p->cache_dir, hex + 7);
-		snprintf(tmp_path, sizeof(tmp_path), "%s/%s.%ld.tmp",
-			 p->cache_dir, hex + 7, (long)getpid());
+		/* Unique per process and per download: two runs on two
+		 * threads may fetch the same URL at once. */
+		static atomic_ulong seq;
+		snprintf(tmp_path, sizeof(tmp_path), "%s/%s.%ld.%lu.tmp",
+			 p->cache_dir, hex + 7, (long)getpid(),
+			 (unsigned long)atomic_fetch_add(&seq, 1));
 		if (access(data_path, R_OK) == 0)
 			read_meta(meta_path, old_etag, sizeof(old_etag),
 				  old_mod, sizeof(old_mod));
