@@ -31,6 +31,9 @@ typedef struct run {
 	vg__sandbox sb;
 	vg_batch *b;
 	uint64_t *counts;  /* per declared indicator */
+	const char **ind_ptr; /* interned Lua strings of the codes (anchored
+				 in the registry): a pointer compare finds
+				 the indicator of most puts */
 	cJSON **samples;   /* dry run: per declared indicator */
 	uint64_t territories;
 	/* caches of ctx:put */
@@ -48,7 +51,8 @@ static const char CTX_MT[] = "vigie.ctx";
 static const char SOURCE_MT[] = "vigie.source";
 static const char CSV_MT[] = "vigie.csv";
 static const char XLSX_MT[] = "vigie.xlsx";
-static const char ROWS_KEY = 'R'; /* registry: the Lua rows() iterator maker */
+static const char ROWS_KEY = 'R'; /* registry: the Lua rows() iterator */
+static const char IND_KEY = 'I';  /* registry: anchors of ind_ptr */
 
 /* Turns a batch function into a row iterator. Runs in the sandbox like
  * plugin code (so it is counted and interruptible). */
@@ -129,6 +133,9 @@ static int find_ind(lua_State *L, run *r, int idx)
 	size_t len;
 	const char *s = luaL_checklstring(L, idx, &len);
 	const vg_plugin *p = r->p;
+	for (size_t i = 0; r->ind_ptr && i < p->ninds; i++)
+		if (r->ind_ptr[i] == s)
+			return (int)i;
 	if (r->last_ind >= 0 && !strcmp(p->inds[r->last_ind].code, s))
 		return r->last_ind;
 	for (size_t i = 0; i < p->ninds; i++)
@@ -1245,6 +1252,15 @@ static int setup(lua_State *L)
 		return lua_error(L);
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &ROWS_KEY);
 
+	/* Short strings are interned: the plugin's literal "population" is
+	 * the very string pushed here, as long as it stays referenced. */
+	lua_createtable(L, (int)r->p->ninds, 0);
+	for (size_t i = 0; r->ind_ptr && i < r->p->ninds; i++) {
+		r->ind_ptr[i] = lua_pushstring(L, r->p->inds[i].code);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &IND_KEY);
+
 	lua_newuserdatauv(L, 1, 0); /* ctx */
 	luaL_newmetatable(L, CTX_MT);
 	lua_newtable(L); /* __index */
@@ -1383,6 +1399,7 @@ int vg_plugin_run(const vg_plugin *p, vg_store *s, const vg_run_opts *o,
 	if (rc)
 		return rc;
 	r.counts = calloc(p->ninds ? p->ninds : 1, sizeof(*r.counts));
+	r.ind_ptr = calloc(p->ninds ? p->ninds : 1, sizeof(*r.ind_ptr));
 	if (o->dry_run) {
 		r.samples = calloc(p->ninds ? p->ninds : 1, sizeof(cJSON *));
 		for (size_t i = 0; r.samples && i < p->ninds; i++)
@@ -1391,7 +1408,7 @@ int vg_plugin_run(const vg_plugin *p, vg_store *s, const vg_run_opts *o,
 		if (!r.samples)
 			rc = VG_ENOMEM;
 	}
-	if (!r.counts || rc) {
+	if (!r.counts || !r.ind_ptr || rc) {
 		rc = vg_error_set(err, VG_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -1442,6 +1459,7 @@ done:
 		cJSON_Delete(r.samples[i]);
 	free(r.samples);
 	free(r.counts);
+	free(r.ind_ptr);
 	cJSON_Delete(cfg);
 	res->seconds = vg__now() - t0;
 	return rc;

@@ -69,18 +69,29 @@ static const char CPU[] =
 	"for i = 1, 200000000 do s = s + i % 7 end\n"
 	"assert(s > 0)\n";
 
+/* Closer to plugin code: string building and table updates. */
+static const char CPU2[] =
+	"local t = {}\n"
+	"for i = 1, 5000000 do\n"
+	"  local code = 'com:' .. (i % 35000)\n"
+	"  t[code] = (t[code] or 0) + i * 0.5\n"
+	"end\n";
+
 int main(int argc, char **argv)
 {
 	long ncom = 34900;
 	int nyear = 5;
+	bool cpu = true;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--communes") && i + 1 < argc)
+		if (!strcmp(argv[i], "--no-cpu"))
+			cpu = false;
+		else if (!strcmp(argv[i], "--communes") && i + 1 < argc)
 			ncom = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--years") && i + 1 < argc)
 			nyear = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: bench_plugin [--communes N] "
-				"[--years N]\n");
+				"[--years N] [--no-cpu]\n");
 			return 2;
 		}
 	}
@@ -205,9 +216,11 @@ int main(int argc, char **argv)
 			}
 	vg_read_end(rd);
 
-	double hook_s, nohook_s;
-	if (vg__sandbox_bench(CPU, false, &nohook_s, &e) ||
-	    vg__sandbox_bench(CPU, true, &hook_s, &e))
+	double hook_s = 0, nohook_s = 1, hook2_s = 0, nohook2_s = 1;
+	if (cpu && (vg__sandbox_bench(CPU, false, &nohook_s, &e) ||
+	    vg__sandbox_bench(CPU, true, &hook_s, &e) ||
+	    vg__sandbox_bench(CPU2, false, &nohook2_s, &e) ||
+	    vg__sandbox_bench(CPU2, true, &hook2_s, &e)))
 		return die("cpu bench", &e);
 
 	printf("bench_plugin: %ld communes x %d years x %d indicators = %llu "
@@ -218,9 +231,14 @@ int main(int argc, char **argv)
 	printf("  real run (... + LMDB commit)      %7.3f s  %10.0f points/s\n",
 	       real_s, (double)npts / real_s);
 	printf("  values checked: %ld, all equal\n", checked);
+	if (cpu)
 	printf("  CPU-bound Lua loop (2e8 iterations): no hook %.3f s, with "
 	       "hook %.3f s: overhead %+.1f %%\n", nohook_s, hook_s,
 	       (hook_s / nohook_s - 1) * 100);
+	if (cpu)
+	printf("  string/table Lua loop (5e6 iterations): no hook %.3f s, with "
+	       "hook %.3f s: overhead %+.1f %%\n", nohook2_s, hook2_s,
+	       (hook2_s / nohook2_s - 1) * 100);
 	cJSON_Delete(cfg);
 	vg_plugin_free(p);
 	vg_store_close(s);
