@@ -109,6 +109,9 @@ fuzz: deps
 	  -max_len=4096 -print_final_stats=1 $(BUILD_ROOT)/fuzz/corpus \
 	  tests/fuzz/corpus
 
+$(OUT)/bench_plugin: $(OUT)/obj/tests/bench/bench_plugin.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
 deps:
 	@bash scripts/install-deps.sh
 
@@ -153,8 +156,9 @@ run: deps
 BENCH_DATA := $(BUILD_ROOT)/bench-data
 bench: deps
 	@$(MAKE) --no-print-directory FLAVOUR=release all $(OUT)/bench_store \
-	  $(OUT)/bench_daemon
+	  $(OUT)/bench_daemon $(OUT)/bench_plugin
 	$(OUT)/bench_store $(BENCH_ARGS)
+	$(OUT)/bench_plugin
 	@rm -rf $(BENCH_DATA) && mkdir -p $(BENCH_DATA)
 	@$(OUT)/vigie --data $(BENCH_DATA) import territories \
 	  tests/fixtures/real/territories_cog2024.csv 2>/dev/null

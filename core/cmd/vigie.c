@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "cmd/output.h"
+#include "cmd/plugin_cmd.h"
 #include "vigie/api.h"
 #include "vigie/common.h"
 #include "vigie/io.h"
@@ -710,6 +711,11 @@ static int cmd_run(cli *c, int argc, char **argv)
 	}
 }
 
+static int cmd_plugin(cli *c, int argc, char **argv)
+{
+	return vg_cmd_plugin(argc, argv);
+}
+
 static int cmd_help(cli *c, int argc, char **argv);
 
 /* The commands: one table drives dispatch and help. */
@@ -764,6 +770,9 @@ static const struct command {
 	{ "backup", cmd_query, "PATH",
 	  "hot compacted copy of the store into PATH under the data "
 	  "directory (admin)" },
+	{ "plugin", cmd_plugin,
+	  "check FILE.lua | run FILE.lua [--dry-run] [--data DIR] "
+	  "[--config K=V]", "validate a plugin's manifest, or run it" },
 	{ "help", cmd_help, "", "this text" },
 };
 

@@ -365,6 +365,9 @@ static void on_server_done(void *ud)
 {
 	daemon_state *st = ud;
 	vg_info("stopped");
+	/* The scheduler's handles keep the loop alive: close them too. */
+	vg_daemon_free(st->d);
+	st->d = NULL;
 	uv_close((uv_handle_t *)&st->sigterm, on_signal_closed);
 	uv_close((uv_handle_t *)&st->sigint, on_signal_closed);
 	uv_close((uv_handle_t *)&st->sighup, on_signal_closed);
@@ -411,16 +414,6 @@ static void write_addr_file(daemon_state *st)
 	rename(tmp, st->cfg.addr_file);
 }
 
-static cJSON *hook_stats(void *ud)
-{
-	daemon_state *st = ud;
-	cJSON *o = vg_server_stats(st->srv);
-	cJSON *p = vg_daemon_stats(st->d);
-	if (p)
-		cJSON_AddItemToObject(o, "plugins", p);
-	return o;
-}
-
 static int serve(daemon_state *st)
 {
 	config *c = &st->cfg;
@@ -439,9 +432,7 @@ static int serve(daemon_state *st)
 		vg_store_close(st->store);
 		return 1;
 	}
-	vg_api_hooks *hooks = vg_daemon_hooks(st->d);
-	hooks->stats = hook_stats;
-	hooks->ud = st;
+	const vg_api_hooks *hooks = vg_daemon_hooks(st->d);
 	const char *listen[MAX_LISTEN], *http[MAX_LISTEN];
 	for (size_t i = 0; i < c->nlisten; i++)
 		listen[i] = c->listen[i];

@@ -71,6 +71,15 @@ int vg_batch_new(vg_store *s, const vg_batch_opts *opts, vg_batch **out,
 	return 0;
 }
 
+int vg_batch_describe(vg_batch *b, const char *origin, const char *checksum)
+{
+	if (origin)
+		snprintf(b->origin, sizeof(b->origin), "%s", origin);
+	if (checksum)
+		snprintf(b->checksum, sizeof(b->checksum), "%s", checksum);
+	return 0;
+}
+
 void vg_batch_free(vg_batch *b)
 {
 	if (!b)

@@ -24,6 +24,10 @@ const char *vg_strerror(int code)
 	case VG_ERANGE: return "out of range";
 	case VG_ETOOBIG: return "too big";
 	case VG_EBADROWS: return "bad rows in input";
+	case VG_ETIMEOUT: return "time limit exceeded";
+	case VG_ECANCELED: return "canceled";
+	case VG_ESANDBOX: return "refused by the plugin sandbox";
+	case VG_EPLUGIN: return "plugin error";
 	}
 	return "unknown error";
 }

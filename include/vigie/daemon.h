@@ -19,9 +19,8 @@ typedef struct vg_daemon vg_daemon;
 int vg_daemon_new(uv_loop_t *loop, vg_store *store, const char *data_dir,
 		  const char *plugins_dir, unsigned workers, vg_daemon **out,
 		  vg_error *err);
-/* The hooks to give the server; the caller may set `stats`/`ud`... no:
- * the caller may only add a `stats` hook with its own `ud`. */
-vg_api_hooks *vg_daemon_hooks(vg_daemon *d);
+/* The hooks to give the server (stats, plugins, jobs, run, reload). */
+const vg_api_hooks *vg_daemon_hooks(vg_daemon *d);
 /* Where job events go (subscribers). */
 void vg_daemon_set_server(vg_daemon *d, vg_server *srv);
 /* Arm the schedules (and the missed runs). */
@@ -29,8 +28,6 @@ void vg_daemon_start(vg_daemon *d);
 /* Reload changed plugins; fills msg with a summary. Returns 0 or an
  * error (the previous plugins stay). */
 int vg_daemon_reload(vg_daemon *d, char *msg, size_t n);
-/* Per-plugin run counts and errors, job queue; caller owns. */
-struct cJSON *vg_daemon_stats(vg_daemon *d);
 /* Stop scheduling, wait for running jobs up to grace_s, then done(ud). */
 void vg_daemon_stop(vg_daemon *d, double grace_s, void (*done)(void *ud),
 		    void *ud);

@@ -27,6 +27,10 @@ enum {
 	VG_ERANGE = -13,    /* value out of range, limit exceeded */
 	VG_ETOOBIG = -14,   /* input larger than a configured limit */
 	VG_EBADROWS = -15,  /* an import had bad rows and wrote nothing */
+	VG_ETIMEOUT = -16,  /* deadline or instruction budget exceeded */
+	VG_ECANCELED = -17, /* stopped on request */
+	VG_ESANDBOX = -18,  /* a plugin broke a sandbox rule */
+	VG_EPLUGIN = -19,   /* a plugin raised an error or has a bad manifest */
 };
 
 /* Static English text for a code; never NULL. */

@@ -205,6 +205,11 @@ int vg_batch_point(vg_batch *b, const char *ind, const char *terr,
 		   vg_period period, double value, vg_status st,
 		   vg_error *err);
 
+/* Replace the origin and checksum given to vg_batch_new (NULL leaves one
+ * unchanged): a plugin run only knows its sources' checksum and row counts
+ * when it ends. Always returns 0. */
+int vg_batch_describe(vg_batch *b, const char *origin, const char *checksum);
+
 /* Rows buffered so far (points). */
 size_t vg_batch_size(const vg_batch *b);
 
