@@ -43,6 +43,11 @@ cat <<MSG
    printf '{"id":1,"op":"compare","indicator":"population","territory":"com:36044","period":"2022"}\n' | nc -q1 127.0.0.1 $PORT
 
 MSG
+# The bundled plugins read their sample files from plugins/data and, when
+# present, the shared real data next to the repository (no network).
+ROOTS="$PWD/plugins/data"
+[ -d ../shared/data ] && ROOTS="$ROOTS:$(cd ../shared/data && pwd)"
+export VIGIE_FETCH_ROOTS=${VIGIE_FETCH_ROOTS:-$ROOTS}
 exec build/vigied --foreground --data "$DATA" --plugins plugins \
 	--listen "unix:$SOCK" --listen "tcp:127.0.0.1:$PORT" \
 	--http "127.0.0.1:$HTTP_PORT" --log-format text

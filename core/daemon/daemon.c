@@ -231,20 +231,31 @@ static int rescan(vg_daemon *d, char *msg, size_t n)
 		s->nafter = na < 16 ? na : 16;
 		ns++;
 	}
+	/* The new entries go in first: the scheduler may start a run (a
+	 * missed one) as soon as it has the specs. */
+	entry *prev[MAX_PLUGINS];
+	size_t nprev = d->nentries;
+	pthread_mutex_lock(&d->mu);
+	memcpy(prev, d->entries, nprev * sizeof(*prev));
+	memcpy(d->entries, next, nn * sizeof(*next));
+	d->nentries = nn;
+	pthread_mutex_unlock(&d->mu);
 	vg_error err = { 0 };
 	int rc = vg_sched_set(d->sched, specs, ns, &err);
 	if (rc) {
 		/* The new set is refused as a whole (e.g. a cycle): keep
 		 * the previous one running. */
 		snprintf(msg, n, "plugins not reloaded: %.400s", err.msg);
+		pthread_mutex_lock(&d->mu);
+		memcpy(d->entries, prev, nprev * sizeof(*prev));
+		d->nentries = nprev;
+		pthread_mutex_unlock(&d->mu);
 		for (size_t i = 0; i < nn; i++)
 			entry_unref(d, next[i]);
 		return rc;
 	}
-	for (size_t i = 0; i < d->nentries; i++)
-		entry_unref(d, d->entries[i]);
-	memcpy(d->entries, next, nn * sizeof(*next));
-	d->nentries = nn;
+	for (size_t i = 0; i < nprev; i++)
+		entry_unref(d, prev[i]);
 	snprintf(msg, n,
 		 "%zu plugin(s): %zu loaded, %zu unchanged, %zu failed (%s)",
 		 nn, loaded, kept, failed, d->plugins_dir);
