@@ -45,9 +45,8 @@ cat <<MSG
 MSG
 # The bundled plugins read their sample files from plugins/data and, when
 # present, the shared real data next to the repository (no network).
-ROOTS="$PWD/plugins/data"
-[ -d ../shared/data ] && ROOTS="$ROOTS:$(cd ../shared/data && pwd)"
-export VIGIE_FETCH_ROOTS=${VIGIE_FETCH_ROOTS:-$ROOTS}
-exec build/vigied --foreground --data "$DATA" --plugins plugins \
+ROOTS=(--fetch-root "$PWD/plugins/data")
+[ -d ../shared/data ] && ROOTS+=(--fetch-root "$(cd ../shared/data && pwd)")
+exec build/vigied --foreground "${ROOTS[@]}" --data "$DATA" --plugins plugins \
 	--listen "unix:$SOCK" --listen "tcp:127.0.0.1:$PORT" \
 	--http "127.0.0.1:$HTTP_PORT" --log-format text

@@ -34,6 +34,8 @@ typedef struct config {
 	size_t nlisten;
 	char http[MAX_LISTEN][300];
 	size_t nhttp;
+	char fetch_root[MAX_LISTEN][300];
+	size_t nfetch_root;
 	long workers, max_conns, max_request, idle_timeout, grace;
 	bool foreground;
 } config;
@@ -58,6 +60,9 @@ static const struct setting {
 	  "vigied.sock and tcp:127.0.0.1:7878; port 0: a free port)" },
 	{ "http", S_LIST, F(http), "HOST:PORT",
 	  "serve HTTP/1.1 too, repeatable (e.g. 127.0.0.1:7879)" },
+	{ "fetch-root", S_LIST, F(fetch_root), "DIR",
+	  "local directory plugins may read with ctx:fetch, repeatable "
+	  "(the plugin and data directories always are)" },
 	{ "token-file", S_STR, F(token_file), "FILE",
 	  "admin token for write ops over TCP/HTTP (first line of FILE)" },
 	{ "cors-origin", S_STR, F(cors_origin), "ORIGIN",
@@ -111,7 +116,9 @@ static int set_value(config *c, const struct setting *s, const char *v,
 		strcpy(field, v);
 		return 0;
 	case S_LIST: {
-		size_t *n = !strcmp(s->name, "listen") ? &c->nlisten : &c->nhttp;
+		size_t *n = !strcmp(s->name, "listen") ? &c->nlisten
+			    : !strcmp(s->name, "http") ? &c->nhttp
+						       : &c->nfetch_root;
 		if (*n >= MAX_LISTEN || strlen(v) >= 300) {
 			fprintf(stderr, "vigied: %s: too many or too long %s "
 					"addresses\n",
@@ -426,8 +433,11 @@ static int serve(daemon_state *st)
 	}
 	st->loop = uv_default_loop();
 	uv_loop_configure(st->loop, UV_METRICS_IDLE_TIME);
-	if (vg_daemon_new(st->loop, st->store, c->data, c->plugins,
-			  (unsigned)c->workers, &st->d, &err)) {
+	const char *roots[MAX_LISTEN];
+	for (size_t i = 0; i < c->nfetch_root; i++)
+		roots[i] = c->fetch_root[i];
+	if (vg_daemon_new(st->loop, st->store, c->data, c->plugins, roots,
+			  c->nfetch_root, (unsigned)c->workers, &st->d, &err)) {
 		vg_errlog("%s", vg_error_format(&err, buf, sizeof(buf)));
 		vg_store_close(st->store);
 		return 1;

@@ -55,6 +55,8 @@ struct vg_daemon {
 	vg_server *srv;
 	vg_sched *sched;
 	char *data_dir, *plugins_dir, *lib_dir, *cache_dir;
+	char *roots[10]; /* plugins_dir, data_dir, then --fetch-root ones */
+	size_t nroots;
 	vg_api_hooks hooks;
 	pthread_mutex_t mu; /* entries' refs, `running` */
 	entry *entries[MAX_PLUGINS];
@@ -100,26 +102,10 @@ static entry *entry_load(vg_daemon *d, const char *path, const struct stat *st)
 	e->mtime = st->st_mtim;
 	e->size = st->st_size;
 	e->refs = 1;
-	const char *roots[] = { d->plugins_dir, d->data_dir };
 	vg_plugin_env env = { .lib_dir = d->lib_dir,
 			      .cache_dir = d->cache_dir,
-			      .roots = roots,
-			      .nroots = 2 };
-	const char *fetch_roots = getenv("VIGIE_FETCH_ROOTS");
-	const char *more[8];
-	size_t nmore = 0;
-	char *copy = fetch_roots ? strdup(fetch_roots) : NULL;
-	if (copy) {
-		/* Extra local roots (colon-separated), e.g. the bundled
-		 * sample data for `make run`. */
-		more[nmore++] = d->plugins_dir;
-		more[nmore++] = d->data_dir;
-		for (char *tok = strtok(copy, ":"); tok && nmore < 8;
-		     tok = strtok(NULL, ":"))
-			more[nmore++] = tok;
-		env.roots = more;
-		env.nroots = nmore;
-	}
+			      .roots = (const char *const *)d->roots,
+			      .nroots = d->nroots };
 	vg_error err = { 0 };
 	if (vg_plugin_load(path, &env, &e->p, &err)) {
 		char buf[1024];
@@ -131,7 +117,6 @@ static entry *entry_load(vg_daemon *d, const char *path, const struct stat *st)
 	} else {
 		e->name = strdup(vg_plugin_name(e->p));
 	}
-	free(copy);
 	return e;
 }
 
@@ -554,7 +539,8 @@ static char *path_join(const char *a, const char *b)
 }
 
 int vg_daemon_new(uv_loop_t *loop, vg_store *store, const char *data_dir,
-		  const char *plugins_dir, unsigned workers, vg_daemon **out,
+		  const char *plugins_dir, const char *const *roots,
+		  size_t nroots, unsigned workers, vg_daemon **out,
 		  vg_error *err)
 {
 	vg_daemon *d = calloc(1, sizeof(*d));
@@ -566,6 +552,10 @@ int vg_daemon_new(uv_loop_t *loop, vg_store *store, const char *data_dir,
 	d->plugins_dir = strdup(plugins_dir);
 	d->lib_dir = path_join(plugins_dir, "lib");
 	d->cache_dir = path_join(data_dir, "cache");
+	d->roots[d->nroots++] = strdup(plugins_dir);
+	d->roots[d->nroots++] = strdup(data_dir);
+	for (size_t i = 0; i < nroots && d->nroots < 10; i++)
+		d->roots[d->nroots++] = strdup(roots[i]);
 	mkdir(d->cache_dir, 0755);
 	pthread_mutex_init(&d->mu, NULL);
 	char *hist = path_join(data_dir, "runs.jsonl");
@@ -654,6 +644,8 @@ static void daemon_release(vg_daemon *d)
 	free(d->plugins_dir);
 	free(d->lib_dir);
 	free(d->cache_dir);
+	for (size_t i = 0; i < d->nroots; i++)
+		free(d->roots[i]);
 	free(d);
 }
 

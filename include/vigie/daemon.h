@@ -15,9 +15,11 @@
 typedef struct vg_daemon vg_daemon;
 
 /* `plugins_dir` may not exist (then no plugin is loaded, said in the
- * log). `workers`: plugin runs at once. */
+ * log). Plugins may read local files under the plugin directory, the
+ * data directory and `roots` (copied). `workers`: plugin runs at once. */
 int vg_daemon_new(uv_loop_t *loop, vg_store *store, const char *data_dir,
-		  const char *plugins_dir, unsigned workers, vg_daemon **out,
+		  const char *plugins_dir, const char *const *roots,
+		  size_t nroots, unsigned workers, vg_daemon **out,
 		  vg_error *err);
 /* The hooks to give the server (stats, plugins, jobs, run, reload). */
 const vg_api_hooks *vg_daemon_hooks(vg_daemon *d);
