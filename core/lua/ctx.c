@@ -170,7 +170,11 @@ static int ctx_put(lua_State *L)
 {
 	run *r = get_run(L);
 	int ii = find_ind(L, r, 2);
-	const char *terr = luaL_checkstring(L, 3);
+	size_t tlen;
+	const char *terr = luaL_checklstring(L, 3, &tlen);
+	if (strlen(terr) != tlen)
+		return luaL_error(L, "ctx:put: the territory code contains a "
+				  "NUL byte");
 	vg_period per = arg_period(L, r, 4);
 	vg_status st = VG_STATUS_OK;
 	bool has_status = !lua_isnoneornil(L, 6);
@@ -545,9 +549,10 @@ static int lua_print(lua_State *L)
 {
 	vg__sandbox_check(L);
 	run *r = vg__sandbox_of(L)->user;
+	/* Count before luaL_buffinit, which may push a placeholder. */
+	int n = lua_gettop(L);
 	luaL_Buffer b;
 	luaL_buffinit(L, &b);
-	int n = lua_gettop(L);
 	for (int i = 1; i <= n; i++) {
 		if (i > 1)
 			luaL_addchar(&b, '\t');
@@ -702,6 +707,31 @@ static int source_text(lua_State *L)
 }
 
 /* ---- ctx:csv -------------------------------------------------------------- */
+
+/* Rows keyed by column name would silently keep the last of two columns
+ * of the same name (INSEE sheets repeat "Ensemble" under two headings):
+ * refuse, so the plugin reads by position instead. The header table is at
+ * the top of the stack. */
+static void check_header(lua_State *L, const char *fn, const char *src,
+			 size_t n)
+{
+	int t = lua_gettop(L);
+	lua_newtable(L); /* name -> column */
+	for (size_t i = 1; i <= n; i++) {
+		lua_rawgeti(L, t, (lua_Integer)i);
+		lua_pushvalue(L, -1);
+		if (lua_rawget(L, t + 1) != LUA_TNIL)
+			luaL_error(L, "%s: %s: columns %d and %d are both named "
+				   "'%s': read with header = false and pick "
+				   "columns by position", fn, src,
+				   (int)lua_tointeger(L, -1), (int)i,
+				   lua_tostring(L, -2));
+		lua_pop(L, 1);
+		lua_pushinteger(L, (lua_Integer)i);
+		lua_rawset(L, t + 1);
+	}
+	lua_pop(L, 1);
+}
 
 typedef struct csv_h {
 	vg_csv *c;
@@ -886,6 +916,7 @@ static int ctx_csv(lua_State *L)
 		lua_pushstring(L, hdr[i]);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
+	check_header(L, "ctx:csv", s->name ? s->name : "?", nh);
 	lua_setiuservalue(L, hi, 1);
 	h->nhdr = nh;
 	return push_rows_iter(L, csv_batch, hi);
@@ -1170,6 +1201,7 @@ static int ctx_xlsx(lua_State *L)
 			lua_rawseti(L, -2, (lua_Integer)i + 1);
 		}
 		h->nhdr = row->ncells;
+		check_header(L, "ctx:xlsx", s->name ? s->name : "?", h->nhdr);
 	}
 	lua_setiuservalue(L, hi, 1);
 	return push_rows_iter(L, xlsx_batch, hi);

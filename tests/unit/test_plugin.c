@@ -309,16 +309,31 @@ Test(plugin, bad_puts_fail_the_run_with_location)
 		{ "ctx:json(ctx:fetch('bad.json'))", "invalid JSON near byte" },
 		{ "ctx:log('loud', 'x')", "invalid option 'loud'" },
 		{ "ctx.put(nil, 'x', 'fr', '2024', 1)", "vigie.ctx expected" },
+		{ "ctx:put('x', 'fr\\0x', '2024', 1)", "contains a NUL byte" },
+		{ "ctx:csv('dup.csv', { sep = ';' })",
+		  "columns 2 and 3 are both named 'Ensemble'" },
+		{ "ctx:xlsx('" "@SHARED@" "health/TCRD_068.xlsx', 'DEP', { skip = 4 })",
+		  "are both named 'Ensemble des m" },
 	};
 	write_tmp("bad.json", "{\"a\": [1, 2,, 3]}");
-	const char *roots[] = { DIR_ };
-	vg_plugin_env env = { .roots = roots, .nroots = 1 };
+	write_tmp("dup.csv", "code;Ensemble;Ensemble\n01;1;2\n");
+	const char *roots[] = { DIR_, shared_path("") };
+	vg_plugin_env env = { .roots = roots, .nroots = 2 };
+	char shared[1024];
+	snprintf(shared, sizeof(shared), "%s", shared_path(""));
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char src[1024];
+		char call[2048], src[4096];
+		const char *at = strstr(cases[i].call, "@SHARED@");
+		if (at)
+			snprintf(call, sizeof(call), "%.*s%s%s",
+				 (int)(at - cases[i].call), cases[i].call,
+				 shared, at + 8);
+		else
+			snprintf(call, sizeof(call), "%s", cases[i].call);
 		snprintf(src, sizeof(src),
 			 "return { name = 't', indicators = { x = { label = "
 			 "'x' } },\n run = function(ctx)\n %s\n end }\n",
-			 cases[i].call);
+			 call);
 		const char *path = write_tmp("t.lua", src);
 		vg_plugin *p;
 		OK(vg_plugin_load(path, &env, &p, &E));
