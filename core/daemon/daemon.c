@@ -131,7 +131,7 @@ static int rescan(vg_daemon *d, char *msg, size_t n)
 {
 	entry *next[MAX_PLUGINS];
 	size_t nn = 0, loaded = 0, kept = 0, failed = 0;
-	char *files[MAX_PLUGINS];
+	char *files[MAX_PLUGINS] = { 0 };
 	size_t nf = 0;
 	DIR *dir = opendir(d->plugins_dir);
 	if (!dir) {
@@ -465,6 +465,43 @@ static cJSON *hook_stats(void *ud)
 	cJSON *j = vg_sched_stats_json(d->sched);
 	if (j)
 		cJSON_AddItemToObject(o, "jobs", j);
+	/* Per plugin: runs, failures and the last run's outcome. */
+	cJSON *pl = vg_sched_plugins_json(d->sched);
+	cJSON *by = cJSON_AddObjectToObject(o, "plugins");
+	const cJSON *it;
+	cJSON_ArrayForEach(it, pl)
+	{
+		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
+		if (!cJSON_IsString(nm))
+			continue;
+		cJSON *e = cJSON_AddObjectToObject(by, nm->valuestring);
+		static const char *const keys[] = { "state", "runs", "failures",
+						    "next_fire" };
+		for (size_t k = 0; k < VG_ARRAY_LEN(keys); k++) {
+			const cJSON *v =
+				cJSON_GetObjectItemCaseSensitive(it, keys[k]);
+			if (v)
+				cJSON_AddItemToObject(e, keys[k],
+						      cJSON_Duplicate(v, true));
+		}
+		const cJSON *last = cJSON_GetObjectItemCaseSensitive(it,
+								     "last_run");
+		if (last) {
+			static const char *const lk[] = { "status", "ended_at",
+							  "rows_written",
+							  "error" };
+			cJSON *lr = cJSON_AddObjectToObject(e, "last_run");
+			for (size_t k = 0; k < VG_ARRAY_LEN(lk); k++) {
+				const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+					last, lk[k]);
+				if (v)
+					cJSON_AddItemToObject(
+						lr, lk[k],
+						cJSON_Duplicate(v, true));
+			}
+		}
+	}
+	cJSON_Delete(pl);
 	return o;
 }
 

@@ -657,3 +657,75 @@ Test(daemon, connection_limit)
 	close(a);
 	close(b);
 }
+
+/* Every read op over each transport (unix, TCP, HTTP POST) answers the
+ * same. */
+Test(daemon, every_read_op_over_each_transport)
+{
+	static const char *const ops[][2] = {
+		{ "ping", "{}" },
+		{ "stats", "{}" },
+		{ "indicators", "{}" },
+		{ "territories", "{\"search\":\"montaigu\",\"level\":\"com\"}" },
+		{ "series", "{\"indicator\":\"population\",\"territory\":"
+			    "\"com:85146\"}" },
+		{ "history", "{\"indicator\":\"population\",\"territory\":"
+			     "\"com:85146\",\"period\":\"2022\"}" },
+		{ "slice", "{\"indicator\":\"population\",\"level\":\"epci\","
+			   "\"period\":\"2022\"}" },
+		{ "aggregate", "{\"indicator\":\"population\",\"period\":"
+			       "\"2022\",\"level\":\"epci\",\"within\":"
+			       "\"dep:85\"}" },
+		{ "compare", "{\"indicator\":\"population\",\"territory\":"
+			     "\"com:85146\",\"period\":\"2022\"}" },
+		{ "rank", "{\"indicator\":\"population\",\"territory\":"
+			  "\"com:85146\",\"period\":\"2022\"}" },
+		{ "profile", "{\"territory\":\"com:85146\",\"period\":\"2022\"}" },
+		{ "disparities", "{\"indicator\":\"population\",\"territory\":"
+				 "\"dep:85\",\"period\":\"2022\"}" },
+		{ "plugins", "{}" },
+		{ "jobs", "{}" },
+	};
+	lines *u = calloc(1, sizeof(*u)), *t = calloc(1, sizeof(*t));
+	u->fd = unix_connect(D.sock);
+	t->fd = tcp_connect(D.tcp_port);
+	for (size_t i = 0; i < sizeof(ops) / sizeof(*ops); i++) {
+		cJSON *args = cJSON_Parse(ops[i][1]);
+		cJSON_AddStringToObject(args, "op", ops[i][0]);
+		char *line = cJSON_PrintUnformatted(args);
+		cJSON *ru = rpc(u, line), *rt = rpc(t, line);
+		cJSON_DeleteItemFromObjectCaseSensitive(args, "op");
+		char *body = cJSON_PrintUnformatted(args);
+		char raw[2048], *hb;
+		snprintf(raw, sizeof(raw),
+			 "POST /v1/%s HTTP/1.1\r\nHost: x\r\nContent-Length: "
+			 "%zu\r\n\r\n%s",
+			 ops[i][0], strlen(body), body);
+		int st = http_req(D.http_port, raw, &hb, NULL, 0);
+		cJSON *rh = cJSON_Parse(hb);
+		cr_assert_eq(st, 200, "%s over HTTP: %s", ops[i][0], hb);
+		cr_assert(is_ok(ru) && is_ok(rt) && is_ok(rh), "%s", ops[i][0]);
+		/* Same rows everywhere (stats move between calls). */
+		if (strcmp(ops[i][0], "stats")) {
+			char *a = cJSON_PrintUnformatted(result_rows(ru));
+			char *b = cJSON_PrintUnformatted(result_rows(rt));
+			char *c = cJSON_PrintUnformatted(result_rows(rh));
+			cr_assert_str_eq(a, b, "%s", ops[i][0]);
+			cr_assert_str_eq(a, c, "%s", ops[i][0]);
+			free(a);
+			free(b);
+			free(c);
+		}
+		cJSON_Delete(ru);
+		cJSON_Delete(rt);
+		cJSON_Delete(rh);
+		free(hb);
+		free(body);
+		cJSON_free(line);
+		cJSON_Delete(args);
+	}
+	close(u->fd);
+	close(t->fd);
+	free(u);
+	free(t);
+}
