@@ -110,7 +110,7 @@ fuzz: deps
 	  tests/fuzz/corpus
 
 $(OUT)/bench_plugin: $(OUT)/obj/tests/bench/bench_plugin.o $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lsqlite3
 
 deps:
 	@bash scripts/install-deps.sh

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
+#include <time.h>
 
 #include "vigie/plugin.h"
 #include "vigie/store.h"
@@ -76,6 +78,73 @@ static const char CPU2[] =
 	"  local code = 'com:' .. (i % 35000)\n"
 	"  t[code] = (t[code] or 0) + i * 0.5\n"
 	"end\n";
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The reference: SQLite's bulk import of the same file, in C — read the
+ * CSV line by line, convert the decimal commas, insert every value with
+ * one prepared statement in one transaction into a WITHOUT ROWID table
+ * keyed like Vigie's points (WAL, synchronous=NORMAL, as bench_store).
+ * Returns the seconds, or -1. */
+static double sqlite_import(const char *csv, const char *db_path,
+			    unsigned long long *rows)
+{
+	sqlite3 *db;
+	if (sqlite3_open(db_path, &db) != SQLITE_OK)
+		return -1;
+	double t0 = mono();
+	char *err = NULL;
+	if (sqlite3_exec(db,
+			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			 "CREATE TABLE points(ind INTEGER, terr TEXT, period "
+			 "INTEGER, value REAL, PRIMARY KEY(ind, terr, period)) "
+			 "WITHOUT ROWID; BEGIN;",
+			 NULL, NULL, &err) != SQLITE_OK) {
+		fprintf(stderr, "sqlite: %s\n", err);
+		return -1;
+	}
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(db, "INSERT INTO points VALUES(?,?,?,?)", -1, &st,
+			   NULL);
+	FILE *f = fopen(csv, "r");
+	char line[1024];
+	*rows = 0;
+	if (!f || !fgets(line, sizeof(line), f)) /* header */
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *save, *code = strtok_r(line, ";\n", &save);
+		char *year = strtok_r(NULL, ";\n", &save);
+		char terr[32];
+		snprintf(terr, sizeof(terr), "com:%s", code);
+		int y = atoi(year);
+		char *v;
+		for (int k = 1; (v = strtok_r(NULL, ";\n", &save)); k++) {
+			char *comma = strchr(v, ',');
+			if (comma)
+				*comma = '.';
+			sqlite3_bind_int(st, 1, k);
+			sqlite3_bind_text(st, 2, terr, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int(st, 3, y);
+			sqlite3_bind_double(st, 4, strtod(v, NULL));
+			if (sqlite3_step(st) != SQLITE_DONE)
+				return -1;
+			sqlite3_reset(st);
+			(*rows)++;
+		}
+	}
+	fclose(f);
+	sqlite3_finalize(st);
+	if (sqlite3_exec(db, "COMMIT;", NULL, NULL, &err) != SQLITE_OK)
+		return -1;
+	double t = mono() - t0;
+	sqlite3_close(db);
+	return t;
+}
 
 int main(int argc, char **argv)
 {
@@ -231,6 +300,16 @@ int main(int argc, char **argv)
 	printf("  real run (... + LMDB commit)      %7.3f s  %10.0f points/s\n",
 	       real_s, (double)npts / real_s);
 	printf("  values checked: %ld, all equal\n", checked);
+	char sqlp[300];
+	unsigned long long sqrows = 0;
+	snprintf(sqlp, sizeof(sqlp), "%s/ref.sqlite", dir);
+	double sq_s = sqlite_import(csv, sqlp, &sqrows);
+	if (sq_s > 0 && sqrows == npts)
+		printf("  SQLite bulk import in C (same CSV)  %7.3f s  %10.0f "
+		       "points/s: Vigie's plugin run is %.2fx SQLite\n",
+		       sq_s, (double)npts / sq_s, sq_s / real_s);
+	else
+		printf("  SQLite bulk import failed (%llu rows)\n", sqrows);
 	if (cpu)
 	printf("  CPU-bound Lua loop (2e8 iterations): no hook %.3f s, with "
 	       "hook %.3f s: overhead %+.1f %%\n", nohook_s, hook_s,
