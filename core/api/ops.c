@@ -778,17 +778,87 @@ static int agg_row(void *ud, const vg_agg_value *v)
 	return 0;
 }
 
+/* `territories`: one value over an ad hoc list (vg_agg_value_list). */
+static int aggregate_list(vg_api_req *q, const cJSON *list)
+{
+	vg_period period;
+	int64_t as_of;
+	if (get_period(q, "period", &period) || get_as_of(q, &as_of))
+		return -1;
+	int n = cJSON_GetArraySize(list);
+	if (n < 1 || n > VG_AGG_LIST_MAX)
+		return vg__api_fail(q, "bad_argument",
+				    "territories: between 1 and %d codes",
+				    VG_AGG_LIST_MAX);
+	uint32_t *ids = calloc((size_t)n, sizeof(*ids));
+	vg_read *r;
+	vg_error e = { 0 };
+	if (!ids)
+		return vg__api_fail(q, "internal", "out of memory");
+	if (vg_read_begin(q->store, &r, &e)) {
+		free(ids);
+		return store_fail(q, &e);
+	}
+	uint32_t ind;
+	int dec, rc = get_ind(q, r, &ind, &dec);
+	const cJSON *it;
+	size_t k = 0;
+	cJSON_ArrayForEach(it, list)
+	{
+		if (rc)
+			break;
+		char canon[VG_CODE_MAX];
+		if (vg_territory_code_canon(NULL, it->valuestring, canon, NULL,
+					    NULL) ||
+		    vg_read_territory_id(r, canon, &ids[k++], NULL))
+			rc = vg__api_fail(q, "unknown_territory",
+					  "unknown territory '%s' (in "
+					  "territories)",
+					  it->valuestring);
+	}
+	vg_agg_value v;
+	if (!rc && vg_agg_value_list(r, ind, period, as_of, ids, k, &v, &e))
+		rc = store_fail(q, &e);
+	if (!rc) {
+		cJSON *rows;
+		new_result(q, &rows);
+		static const char *const echo[] = { "indicator", "period",
+						    "territories", NULL };
+		echo_args(q, echo);
+		add_decimals(q->result, dec);
+		cJSON *o = cJSON_CreateObject();
+		char name[64];
+		snprintf(name, sizeof(name), "%zu territories", k);
+		cJSON_AddStringToObject(o, "territory", "list");
+		cJSON_AddStringToObject(o, "name", name);
+		agg_fields(o, &v);
+		cJSON_AddItemToArray(rows, o);
+	}
+	vg_read_end(r);
+	free(ids);
+	return rc ? -1 : 0;
+}
+
 static int op_aggregate(vg_api_req *q)
 {
 	agg_q a = { 0 };
 	const char *level = sarg(q, "level");
 	const char *terr = sarg(q, "territory");
-	if (!level == !terr)
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(q->args,
+							     "territories");
+	if (!!level + !!terr + !!list != 1)
 		return vg__api_fail(q, "bad_argument",
-				    "give either level (all territories of a "
-				    "level, optionally within a territory) or "
-				    "territory (one target), not %s",
-				    level ? "both" : "neither");
+				    "give one of level (all territories of a "
+				    "level, optionally within a territory), "
+				    "territory (one target) or territories (a "
+				    "list of codes, e.g. communes picked on a "
+				    "map)");
+	if (list) {
+		if (cJSON_GetObjectItemCaseSensitive(q->args, "within"))
+			return vg__api_fail(q, "bad_argument",
+					    "within: only with level");
+		return aggregate_list(q, list);
+	}
 	if (terr && cJSON_GetObjectItemCaseSensitive(q->args, "within"))
 		return vg__api_fail(q, "bad_argument",
 				    "within: only with level");
@@ -1184,6 +1254,9 @@ static const vg_api_arg args_aggregate[] = {
 	{ "level", VG_ARG_STR, false, "every territory of this level" },
 	A_WITHIN,
 	{ "territory", VG_ARG_STR, false, "one target instead of a level" },
+	{ "territories", VG_ARG_STRS, false,
+	  "an ad hoc list of territories (not overlapping): one value over "
+	  "all of them" },
 	A_ASOF, A_PAGE, A_END
 };
 static const vg_api_arg args_compare[] = { A_IND, A_TERR, A_PERIOD, A_ASOF,

@@ -539,7 +539,15 @@ static int build_request(const char *cmd, const cmd_map *m, int argc,
 		while (spec->name && strcmp(spec->name, arg))
 			spec++;
 		cJSON_DeleteItemFromObjectCaseSensitive(req, arg);
-		if (spec->name && spec->type == VG_ARG_INT) {
+		if (spec->name && spec->type == VG_ARG_STRS) {
+			/* A comma-separated list. */
+			cJSON *arr = cJSON_AddArrayToObject(req, arg);
+			char *copy = strdup(v), *save = NULL;
+			for (char *t = strtok_r(copy, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save))
+				cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+			free(copy);
+		} else if (spec->name && spec->type == VG_ARG_INT) {
 			char *end;
 			long long x = strtoll(v, &end, 10);
 			if (!*v || *end) {
@@ -572,7 +580,8 @@ static const cmd_map maps[] = {
 	{ "aggregate",
 	  { "indicator" },
 	  { "period=period", "level=level", "in=within", "territory=territory",
-	    "as-of=as_of", "offset=offset", "limit=limit" } },
+	    "territories=territories", "as-of=as_of", "offset=offset",
+	    "limit=limit" } },
 	{ "compare", { "indicator", "territory" }, { "period=period",
 						     "as-of=as_of" } },
 	{ "rank",
@@ -734,7 +743,8 @@ static const struct command {
 	  "IND --level L --period P [--in TERR] [--as-of WHEN]",
 	  "every territory of a level for one period (a map)" },
 	{ "aggregate", cmd_query,
-	  "IND --period P (--level L [--in TERR] | --territory T) [--as-of WHEN]",
+	  "IND --period P (--level L [--in TERR] | --territory T | "
+	  "--territories T1,T2,...) [--as-of WHEN]",
 	  "values at any scale, computed with the indicator's rule, with "
 	  "coverage" },
 	{ "compare", cmd_query, "IND TERR --period P [--as-of WHEN]",

@@ -100,7 +100,21 @@ typedef int (*vg_agg_cb)(void *ud, const vg_agg_value *v);
 int vg_aggregate_level(vg_agg_ctx *c, uint16_t level, uint32_t within,
 		       vg_agg_cb cb, void *ud, vg_error *err);
 
-#endif
+
+/* ---- an explicit list of territories ----------------------------------- */
+
+#define VG_AGG_LIST_MAX 2000
+
+/* The value of `ind` over a list of territories that is not stored as a
+ * perimeter (e.g. communes picked on a map): each member computed with
+ * the engine, then combined with the indicator's rule (ratio: summed
+ * numerators over summed denominators; wmean: weighted by the summed
+ * weights; never a mean of the members' rates). out->terr is 0; the
+ * coverage adds up the members'. Errors: VG_EINVAL (empty list, a member
+ * within another, rule none), VG_ETOOBIG (more than VG_AGG_LIST_MAX). */
+int vg_agg_value_list(vg_read *r, uint32_t ind, vg_period period,
+		      int64_t as_of, const uint32_t *ids, size_t n,
+		      vg_agg_value *out, vg_error *err);
 
 /* ---- compare and rank -------------------------------------------------- */
 
@@ -152,3 +166,5 @@ typedef struct vg_disparity {
  * by linear interpolation between order statistics (R type 7). */
 int vg_disparity_of(vg_agg_ctx *c, uint32_t target, uint16_t level,
 		    vg_disparity *out, vg_error *err);
+
+#endif

@@ -1345,3 +1345,70 @@ Test(passage, real_montaigu_vendee, .timeout = 120)
 	vg_store_close(s);
 	rm_tree(dir);
 }
+
+/* ---- an ad hoc list of territories ------------------------------------- */
+
+static uint32_t tid(vg_read *r, const char *code)
+{
+	uint32_t id;
+	OK(vg_read_territory_id(r, code, &id, &E));
+	return id;
+}
+
+/* A list picked on a map: a ratio over it is the summed numerators over
+ * the summed denominators (never the mean of the communes' densities);
+ * a suppressed member makes it partial; overlapping members and the rule
+ * `none` are refused. */
+Test(synthetic, explicit_list_ratio_of_sums)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_geo(s);
+	PUT(s, 0, { "gp_count", "com:85146", 9, VG_STATUS_OK },
+	    { "population", "com:85146", 1000, VG_STATUS_OK },
+	    { "gp_count", "com:85194", 1, VG_STATUS_OK },
+	    { "population", "com:85194", 9000, VG_STATUS_OK },
+	    { "gp_count", "com:44109", 0, VG_STATUS_SUPPRESSED },
+	    { "population", "com:44109", 5000, VG_STATUS_OK },
+	    { "population_totale", "com:44109", 5100, VG_STATUS_OK });
+	vg_read *r;
+	OK(vg_read_begin(s, &r, &E));
+	uint32_t dens, pop, tot;
+	OK(vg_read_indicator_id(r, "gp_density", &dens, &E));
+	OK(vg_read_indicator_id(r, "population", &pop, &E));
+	OK(vg_read_indicator_id(r, "population_totale", &tot, &E));
+	uint32_t two[] = { tid(r, "com:85146"), tid(r, "com:85194") };
+	vg_agg_value v;
+	OK(vg_agg_value_list(r, dens, per("2022"), VG_LATEST, two, 2, &v, &E));
+	cr_assert_eq(v.value, 100.0, "%.17g", v.value); /* 10 / 10 000 */
+	cr_assert_neq(v.value, (900.0 + 1e5 / 9000) / 2);
+	cr_assert(!v.cov.partial);
+	cr_assert_eq(v.cov.weight_total, 10000);
+	uint32_t three[] = { two[0], two[1], tid(r, "com:44109") };
+	OK(vg_agg_value_list(r, dens, per("2022"), VG_LATEST, three, 3, &v,
+			     &E));
+	cr_assert_eq(v.value, 100.0, "%.17g", v.value);
+	cr_assert(v.cov.partial);
+	cr_assert_eq(v.cov.weight_total, 15000);
+	cr_assert_eq(v.cov.weight_covered, 10000);
+	/* A sum, and a list mixing a département and a commune elsewhere. */
+	uint32_t mixed[] = { tid(r, "dep:85"), tid(r, "com:44109") };
+	OK(vg_agg_value_list(r, pop, per("2022"), VG_LATEST, mixed, 2, &v, &E));
+	cr_assert_eq(v.value, 15000);
+	cr_assert_eq(v.cov.members, 3);
+	/* Refused: a member within another; the rule none; empty. */
+	uint32_t overlap[] = { tid(r, "dep:85"), tid(r, "com:85146") };
+	cr_assert_eq(vg_agg_value_list(r, pop, per("2022"), VG_LATEST, overlap,
+				       2, &v, &E),
+		     VG_EINVAL);
+	cr_assert(strstr(E.msg, "counted twice"), "%s", E.msg);
+	cr_assert_eq(vg_agg_value_list(r, tot, per("2022"), VG_LATEST, three, 3,
+				       &v, &E),
+		     VG_EINVAL);
+	cr_assert_eq(vg_agg_value_list(r, pop, per("2022"), VG_LATEST, three, 0,
+				       &v, &E),
+		     VG_EINVAL);
+	vg_read_end(r);
+	vg_store_close(s);
+	rm_tree(dir);
+}
