@@ -1,0 +1,325 @@
+/* The bundled plugins of plugins/ on the bundled real data of
+ * plugins/data/ (byte copies of ../shared/data, checked by checksum),
+ * each checked against an independent reading of the same files in C and
+ * against the producers' published figures, through the query engine. */
+#include <math.h>
+
+#include "plugin_helpers.h"
+#include "vigie/csv.h"
+#include "vigie/io.h"
+#include "vigie/query.h"
+
+static char *DIR_;
+static vg_store *S;
+
+static void setup(void)
+{
+	DIR_ = tmp_dir();
+	OK(vg_store_open(&S, DIR_, NULL, &E));
+	vg_import_report *rep = calloc(1, sizeof(*rep));
+	OK(vg_import_territories(
+		S, root_path("tests/fixtures/real/territories_cog2024.csv"),
+		NULL, rep, &E));
+	cr_assert_eq(rep->commit.territories, 36355);
+	free(rep);
+}
+
+static void teardown(void)
+{
+	vg_store_close(S);
+	rm_tree(DIR_);
+}
+
+TestSuite(bundled, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Run plugins/<name>.lua with the plugins directory as the only fetch
+ * root (as the daemon does) and `config` (JSON or NULL); returns the
+ * code, the result in *res (cleared by the caller). */
+static int run_bundled(const char *name, const char *config,
+		       vg_run_result *res)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "plugins/%s.lua", name);
+	const char *roots[] = { root_path("plugins") };
+	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
+			      .roots = roots, .nroots = 1 };
+	vg_plugin *p;
+	OK(vg_plugin_load(root_path(path), &env, &p, &E));
+	int rc = run_with(p, S, config, NULL, res);
+	vg_plugin_free(p);
+	return rc;
+}
+
+static void run_ok(const char *name, const char *config, uint64_t rows)
+{
+	vg_run_result res;
+	int rc = run_bundled(name, config, &res);
+	cr_assert_eq(rc, 0, "%s: %d %s\n%s", name, rc, E.msg, LOGS);
+	if (rows)
+		cr_assert_eq(res.rows_written, rows, "%s: %lu rows", name,
+			     (unsigned long)res.rows_written);
+	vg_run_result_clear(&res);
+}
+
+/* ---- an independent reading of the files ---------------------------- */
+
+typedef struct kv {
+	char code[64];
+	double a, b; /* two numeric columns of the row */
+} kv;
+
+static char *trim(char *s)
+{
+	while (*s == ' ')
+		s++;
+	size_t n = strlen(s);
+	while (n && s[n - 1] == ' ')
+		s[--n] = '\0';
+	return s;
+}
+
+/* Rows of `rel` (under plugins/data/) whose columns ca and cb (0-based)
+ * are integers or decimals: code = trimmed column 0. Returns the count. */
+static size_t read_rows(const char *rel, int ca, int cb, kv *out, size_t max)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "plugins/data/%s", rel);
+	vg_csv *c;
+	vg_csv_opts co = { .sep = ';', .header = false };
+	OK(vg_csv_open_file(&c, root_path(path), &co, &E));
+	vg_csv_row *row;
+	size_t n = 0;
+	while (vg_csv_next(c, &row, &E) == 1) {
+		if ((int)row->nfields <= ca || (int)row->nfields <= cb)
+			continue;
+		char *end1, *end2;
+		const char *fa = row->fields[ca].ptr, *fb = row->fields[cb].ptr;
+		double a = strtod(fa, &end1), b = strtod(fb, &end2);
+		if (!*fa || !*fb || *end1 || *end2)
+			continue;
+		cr_assert_lt(n, max);
+		char tmp[64];
+		snprintf(tmp, sizeof(tmp), "%s", row->fields[0].ptr);
+		snprintf(out[n].code, sizeof(out[n].code), "%s", trim(tmp));
+		out[n].a = a;
+		out[n].b = b;
+		n++;
+	}
+	vg_csv_close(c);
+	return n;
+}
+
+static const kv *find(const kv *t, size_t n, const char *code)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(t[i].code, code))
+			return &t[i];
+	return NULL;
+}
+
+/* The engine's value of `ind` at `terr` for `period`. */
+static vg_agg_value engine(const char *ind, const char *terr,
+			   const char *period)
+{
+	vg_read *rd;
+	uint32_t ii, ti;
+	vg_agg_ctx *c;
+	vg_agg_value v;
+	OK(vg_read_begin(S, &rd, &E));
+	OK(vg_read_indicator_id(rd, ind, &ii, &E));
+	OK(vg_read_territory_id(rd, terr, &ti, &E));
+	OK(vg_agg_ctx_new(rd, ii, per(period), VG_LATEST, &c, &E));
+	OK(vg_agg_value_at(c, ti, &v, &E));
+	vg_agg_ctx_free(c);
+	vg_read_end(rd);
+	return v;
+}
+
+/* ---- insee_estimations ------------------------------------------------- */
+
+#define ESTIM "population/estimations/estim-pop-dep-sexe-gca-1975-2025~"
+
+/* The code of a row of the estimates as the plugin maps it. */
+static void estim_terr(const char *code, char *out, size_t n)
+{
+	if (!strcmp(code, "France métropolitaine"))
+		snprintf(out, n, "zone:france-metropolitaine");
+	else if (!strcmp(code, "DOM"))
+		snprintf(out, n, "zone:drom");
+	else if (!strcmp(code, "France métropolitaine et DOM"))
+		snprintf(out, n, "fr");
+	else
+		snprintf(out, n, "dep:%s", code);
+}
+
+Test(bundled, insee_estimations_every_value_and_status)
+{
+	run_ok("insee_estimations", NULL, 4 * 2 * 104);
+	static const char *years[] = { "2022", "2023", "2024", "2025" };
+	/* 2022 is définitif, later years provisoires / précoces. */
+	static const vg_status want[] = { VG_STATUS_OK, VG_STATUS_PROVISIONAL,
+					  VG_STATUS_PROVISIONAL,
+					  VG_STATUS_PROVISIONAL };
+	vg_read *rd;
+	OK(vg_read_begin(S, &rd, &E));
+	uint32_t ipop, i75;
+	OK(vg_read_indicator_id(rd, "population_estimee", &ipop, &E));
+	OK(vg_read_indicator_id(rd, "pop_75p", &i75, &E));
+	for (int y = 0; y < 4; y++) {
+		char rel[256];
+		snprintf(rel, sizeof(rel), ESTIM "%s.csv", years[y]);
+		kv rows[128];
+		/* column 7: Ensemble Total, column 6: Ensemble 75+ */
+		size_t n = read_rows(rel, 7, 6, rows, 128);
+		cr_assert_eq(n, 104, "%s: %zu rows", rel, n);
+		for (size_t i = 0; i < n; i++) {
+			char terr[80];
+			estim_terr(rows[i].code, terr, sizeof(terr));
+			uint32_t ti;
+			OK(vg_read_territory_id(rd, terr, &ti, &E));
+			vg_point a, b;
+			cr_assert_eq(vg_read_point(rd, ipop, ti, per(years[y]),
+						   VG_LATEST, &a), 0, "%s", terr);
+			cr_assert_eq(vg_read_point(rd, i75, ti, per(years[y]),
+						   VG_LATEST, &b), 0, "%s", terr);
+			cr_assert_eq(a.value, rows[i].a, "%s %s", terr, years[y]);
+			cr_assert_eq(b.value, rows[i].b, "%s %s", terr, years[y]);
+			cr_assert_eq(a.status, want[y], "%s %s", terr, years[y]);
+		}
+	}
+	vg_read_end(rd);
+
+	/* France 2025 (published): 68 605 616 */
+	vg_agg_value fr = engine("population_estimee", "fr", "2025");
+	cr_assert_eq(fr.value, 68605616);
+	cr_assert_eq(fr.source, VG_SOURCE_PUBLISHED);
+	/* Pays de la Loire is computed from its 5 départements. */
+	vg_agg_value pdl = engine("population_estimee", "reg:52", "2025");
+	cr_assert_eq(pdl.source, VG_SOURCE_COMPUTED);
+	kv rows[128];
+	size_t n = read_rows(ESTIM "2025.csv", 7, 6, rows, 128);
+	double sum = 0, s75 = 0;
+	static const char *pdl_deps[] = { "44", "49", "53", "72", "85" };
+	for (int i = 0; i < 5; i++) {
+		const kv *r = find(rows, n, pdl_deps[i]);
+		cr_assert_not_null(r);
+		sum += r->a;
+		s75 += r->b;
+	}
+	cr_assert_eq(pdl.value, sum);
+	cr_assert_eq(pdl.status, VG_STATUS_PROVISIONAL);
+	/* The share of 75+ is a ratio of sums, not a mean of shares. */
+	vg_agg_value share = engine("pop_75p_share", "reg:52", "2025");
+	cr_assert_float_eq(share.value, s75 / sum * 100, 1e-9);
+	const kv *v85 = find(rows, n, "85");
+	vg_agg_value s85 = engine("pop_75p_share", "dep:85", "2025");
+	cr_assert_float_eq(s85.value, v85->b / v85->a * 100, 1e-9);
+}
+
+Test(bundled, insee_estimations_rejects_a_wrong_year)
+{
+	vg_run_result res;
+	uint64_t pts = store_points(S);
+	/* the 2024 sheet given for 2025: the title says Année 2024 */
+	int rc = run_bundled("insee_estimations",
+			     "{\"years\": \"2025\", \"source\": \"data/"
+			     ESTIM "2024.csv\"}", &res);
+	cr_assert_eq(rc, VG_EPLUGIN, "%d %s", rc, E.msg);
+	cr_assert(strstr(E.msg, "expected Année 2025"), "%s", E.msg);
+	cr_assert(strstr(E.msg, "~2024.csv:2"), "%s", E.msg);
+	cr_assert_eq(store_points(S), pts, "nothing written");
+	vg_run_result_clear(&res);
+	rc = run_bundled("insee_estimations", "{\"years\": \"25\"}", &res);
+	cr_assert_eq(rc, VG_EPLUGIN);
+	cr_assert(strstr(E.msg, "'25' is not a year"), "%s", E.msg);
+	vg_run_result_clear(&res);
+}
+
+/* ---- drees_physicians: the published densities --------------------- */
+
+/* TCRD_068 code -> territory, as the plugin maps it. */
+static void tcrd_terr(const char *code, bool reg, char *out, size_t n)
+{
+	if (!strcmp(code, "M"))
+		snprintf(out, n, "zone:france-metropolitaine");
+	else if (!strcmp(code, "P"))
+		snprintf(out, n, "zone:metro-hors-idf");
+	else if (!strcmp(code, "F"))
+		snprintf(out, n, "fr");
+	else
+		snprintf(out, n, "%s:%s", reg ? "reg" : "dep", code);
+}
+
+Test(bundled, physician_densities_round_to_published_integers)
+{
+	run_ok("insee_estimations", NULL, 0);
+	run_ok("drees_physicians", NULL, 6 * 122);
+	run_ok("health_densities", NULL, 0);
+
+	kv est[128];
+	size_t ne = read_rows(ESTIM "2025.csv", 7, 6, est, 128);
+	kv dep[128], reg[64];
+	/* column 2: physicians, column 3: density of all physicians */
+	size_t nd = read_rows("health/TCRD_068~DEP.csv", 2, 3, dep, 128);
+	size_t nr = read_rows("health/TCRD_068~REG.csv", 2, 3, reg, 64);
+	cr_assert_eq(nd, 104, "101 départements, P, M, F");
+	cr_assert_eq(nr, 21, "18 régions, P, M, F");
+
+	/* Independently of Vigie: counts / estimates x 1e5 round to the
+	 * published integers for the 101 départements, M and F. */
+	size_t checked = 0;
+	for (size_t i = 0; i < nd; i++) {
+		const char *c = dep[i].code;
+		const kv *e = find(est, ne, !strcmp(c, "M")
+						    ? "France métropolitaine"
+					    : !strcmp(c, "F")
+						    ? "France métropolitaine et DOM"
+						    : c);
+		if (!strcmp(c, "P"))
+			continue; /* not in the estimates: engine only */
+		cr_assert_not_null(e, "%s has no estimate", c);
+		double d = dep[i].a / e->a * 1e5;
+		cr_assert_eq(floor(d + 0.5), dep[i].b, "%s: %.3f vs %g", c, d,
+			     dep[i].b);
+		/* and the engine computes the same ratio */
+		char terr[80];
+		tcrd_terr(c, false, terr, sizeof(terr));
+		vg_agg_value v = engine("physician_density", terr, "2025");
+		cr_assert_eq(v.source, VG_SOURCE_COMPUTED, "%s", terr);
+		cr_assert_float_eq(v.value, d, 1e-9 * d, "%s: %.6f vs %.6f",
+				   terr, v.value, d);
+		checked++;
+	}
+	cr_assert_eq(checked, 103, "101 départements, M and F");
+
+	/* The engine, on its own, for every row of both sheets: régions
+	 * and "hors Île-de-France" have no published estimate, so their
+	 * denominators are sums of départements. */
+	for (int sheet = 0; sheet < 2; sheet++) {
+		const kv *t = sheet ? reg : dep;
+		size_t n = sheet ? nr : nd;
+		for (size_t i = 0; i < n; i++) {
+			char terr[80];
+			tcrd_terr(t[i].code, sheet, terr, sizeof(terr));
+			vg_agg_value v = engine("physician_density", terr,
+						"2025");
+			cr_assert_eq(floor(v.value + 0.5), t[i].b,
+				     "%s: %.3f, published %g", terr, v.value,
+				     t[i].b);
+			cr_assert(!v.cov.partial, "%s partial", terr);
+			vg_agg_value pub = engine("physicians_density_pub",
+						  terr, "2025");
+			cr_assert_eq(pub.value, t[i].b);
+			cr_assert_eq(pub.source, VG_SOURCE_PUBLISHED);
+		}
+	}
+	/* A région's physicians: published (the sheet), and equal to the
+	 * sum of its départements. */
+	vg_agg_value r52 = engine("physicians", "reg:52", "2025");
+	cr_assert_eq(r52.value, find(reg, nr, "52")->a);
+	double s = 0;
+	static const char *pdl[] = { "44", "49", "53", "72", "85" };
+	for (int i = 0; i < 5; i++)
+		s += find(dep, nd, pdl[i])->a;
+	cr_assert_eq(s, r52.value);
+}
