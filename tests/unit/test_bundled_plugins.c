@@ -30,7 +30,7 @@ static void teardown(void)
 	rm_tree(DIR_);
 }
 
-TestSuite(bundled, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(bundled, .init = setup, .fini = teardown, .timeout = 240);
 
 /* Run plugins/<name>.lua with the plugins directory as the only fetch
  * root (as the daemon does) and `config` (JSON or NULL); returns the
@@ -322,4 +322,176 @@ Test(bundled, physician_densities_round_to_published_integers)
 	for (int i = 0; i < 5; i++)
 		s += find(dep, nd, pdl[i])->a;
 	cr_assert_eq(s, r52.value);
+}
+
+/* ---- drees_apl: weighted means at every scale ------------------------- */
+
+typedef struct leaf {
+	char code[16];     /* "85146" (without level) */
+	char parents[160]; /* parent_codes of the fixture */
+} leaf;
+
+static int leaf_cmp(const void *a, const void *b)
+{
+	return strcmp(((const leaf *)a)->code, ((const leaf *)b)->code);
+}
+
+/* Communes and arrondissements of the territories fixture, sorted; old
+ * codes of plugins/data/cog (COMD/COMA -> commune nouvelle) likewise. */
+static leaf *load_leaves(size_t *n)
+{
+	vg_csv *c;
+	vg_csv_opts co = { .sep = ';', .header = true };
+	OK(vg_csv_open_file(&c, root_path("tests/fixtures/real/"
+					  "territories_cog2024.csv"), &co, &E));
+	leaf *t = calloc(40000, sizeof(*t));
+	vg_csv_row *row;
+	*n = 0;
+	while (vg_csv_next(c, &row, &E) == 1) {
+		const char *code = row->fields[0].ptr;
+		if (strncmp(code, "com:", 4) && strncmp(code, "arm:", 4))
+			continue;
+		cr_assert_lt(*n, 40000);
+		snprintf(t[*n].code, sizeof(t[*n].code), "%s", code + 4);
+		snprintf(t[*n].parents, sizeof(t[*n].parents), "%s",
+			 row->fields[3].ptr);
+		(*n)++;
+	}
+	vg_csv_close(c);
+	qsort(t, *n, sizeof(*t), leaf_cmp);
+	return t;
+}
+
+static leaf *load_passage(size_t *n)
+{
+	vg_csv *c;
+	vg_csv_opts co = { .sep = ';', .header = true };
+	OK(vg_csv_open_file(&c, root_path("plugins/data/cog/communes_"
+					  "deleguees_associees_2024.csv"),
+			    &co, &E));
+	leaf *t = calloc(4000, sizeof(*t));
+	vg_csv_row *row;
+	*n = 0;
+	while (vg_csv_next(c, &row, &E) == 1) {
+		cr_assert_lt(*n, 4000);
+		snprintf(t[*n].code, sizeof(t[*n].code), "%s",
+			 row->fields[1].ptr);
+		snprintf(t[*n].parents, sizeof(t[*n].parents), "%s",
+			 row->fields[2].ptr);
+		(*n)++;
+	}
+	vg_csv_close(c);
+	qsort(t, *n, sizeof(*t), leaf_cmp);
+	return t;
+}
+
+static const leaf *lookup(const leaf *t, size_t n, const char *code)
+{
+	leaf k;
+	snprintf(k.code, sizeof(k.code), "%s", code);
+	return bsearch(&k, t, n, sizeof(*t), leaf_cmp);
+}
+
+/* Sums over the APL file for the communes inside `target` ("fr" or a
+ * parent code of the fixture), old codes folded as the plugin does. */
+typedef struct apl_sums {
+	double wsum, w, pop, under;
+	int rows, rejected, folded;
+} apl_sums;
+
+static apl_sums apl_independent(const char *target, const leaf *lv,
+				size_t nl, const leaf *pa, size_t np)
+{
+	apl_sums s = { 0 };
+	vg_csv *c;
+	vg_csv_opts co = { .sep = ';', .header = true };
+	OK(vg_csv_open_file(&c, root_path("plugins/data/health/"
+					  "APL_mg_2021~Sheet1.csv"), &co, &E));
+	vg_csv_row *row;
+	size_t tl = strlen(target);
+	while (vg_csv_next(c, &row, &E) == 1) {
+		cr_assert_eq(row->nfields, 7);
+		const char *code = row->fields[0].ptr;
+		const leaf *p = lookup(pa, np, code);
+		if (p && strcmp(p->parents, code)) {
+			code = p->parents;
+			s.folded++;
+		}
+		const leaf *l = lookup(lv, nl, code);
+		if (!l) {
+			s.rejected++;
+			continue;
+		}
+		/* "reg:52" must match a whole item of the parent list */
+		bool in = !strcmp(target, "fr");
+		for (const char *q = l->parents; !in && (q = strstr(q, target));
+		     q += tl)
+			in = (q == l->parents || q[-1] == ',') &&
+			     (q[tl] == ',' || q[tl] == '\0');
+		if (!in || !*row->fields[3].ptr)
+			continue;
+		double pop = strtod(row->fields[2].ptr, NULL);
+		double apl = strtod(row->fields[3].ptr, NULL);
+		double w = strtod(row->fields[6].ptr, NULL);
+		s.wsum += apl * w;
+		s.w += w;
+		s.pop += pop;
+		if (apl < 2.5)
+			s.under += pop;
+		s.rows++;
+	}
+	vg_csv_close(c);
+	return s;
+}
+
+Test(bundled, apl_montaigu_vendee_and_its_containers)
+{
+	vg_run_result res;
+	int rc = run_bundled("drees_apl", NULL, &res);
+	cr_assert_eq(rc, 0, "%s\n%s", E.msg, LOGS);
+	/* 3 codes of 2021 merged without a commune déléguée */
+	cr_assert_eq(res.rows_rejected, 3, "%s", LOGS);
+	cr_assert(strstr(LOGS, "com:27058"), "%s", LOGS);
+	cr_assert(strstr(LOGS, "21 old communes folded"), "%s", LOGS);
+	/* two sources: the checksum of their checksums */
+	cr_assert(!strncmp(res.checksum, "sha256:", 7));
+	vg_run_result_clear(&res);
+
+	/* The commune: its published row. */
+	vg_agg_value m = engine("apl_mg", "com:85146", "2021");
+	cr_assert_eq(m.source, VG_SOURCE_PUBLISHED);
+	cr_assert_float_eq(m.value, 3.983, 1e-12);
+	cr_assert_float_eq(engine("apl_mg_65", "com:85146", "2021").value,
+			   3.777, 1e-12);
+	cr_assert_float_eq(engine("apl_mg_62", "com:85146", "2021").value,
+			   3.462, 1e-12);
+	cr_assert_eq(engine("pop_apl_under_2_5", "com:85146", "2021").value,
+		     0);
+
+	size_t nl, np;
+	leaf *lv = load_leaves(&nl), *pa = load_passage(&np);
+	cr_assert_eq(nl, 34980);
+	static const char *targets[] = { "epci:200070233", "dep:85", "reg:52",
+					 "fr" };
+	static const int rows_min[] = { 5, 200, 1000, 34000 };
+	for (int i = 0; i < 4; i++) {
+		apl_sums s = apl_independent(targets[i], lv, nl, pa, np);
+		cr_assert_eq(s.rejected, 3);
+		cr_assert_eq(s.folded, 21);
+		cr_assert_geq(s.rows, rows_min[i], "%s: %d", targets[i],
+			      s.rows);
+		vg_agg_value v = engine("apl_mg", targets[i], "2021");
+		cr_assert_eq(v.source, VG_SOURCE_COMPUTED);
+		double want = s.wsum / s.w;
+		cr_assert_float_eq(v.value, want, 1e-9, "%s: %.9f vs %.9f",
+				   targets[i], v.value, want);
+		cr_assert_float_eq(v.cov.weight_covered, s.w, 1e-6 * s.w);
+		vg_agg_value sh = engine("apl_under_2_5_share", targets[i],
+					 "2021");
+		double wsh = s.under / s.pop * 100;
+		cr_assert_float_eq(sh.value, wsh, 1e-9, "%s: %.9f vs %.9f",
+				   targets[i], sh.value, wsh);
+	}
+	free(lv);
+	free(pa);
 }
