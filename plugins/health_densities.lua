@@ -8,7 +8,14 @@
 -- mixed: all GPs (RPPS, plugin rpps_gp) and liberal GPs (Assurance
 -- Maladie, plugin ameli_open_data). Their denominators differ too: the
 -- populations légales (by commune) for RPPS counts by commune, the INSEE
--- estimates for the published densities by département.
+-- estimates (by département) for the Assurance Maladie counts, as in its
+-- published densities.
+-- The engine pairs numerator and denominator of the same period, member
+-- by member: gp_density_rpps exists for the years where the RPPS count
+-- (by commune) and the populations légales (by commune) share a period;
+-- gp_density_liberal and physician_density pair counts by département
+-- with the estimates by département, so they exist from the département
+-- up, not for a commune or an EPCI.
 local function ratio(label, num, den, source, description)
   return { label = label, unit = "pour 100 000 habitants",
            aggregate = ("ratio(%s, %s, 1e5)"):format(num, den),
@@ -27,14 +34,15 @@ local INDICATORS = {
     "Annuaire Santé / RPPS (ANS) ; Insee, populations de référence",
     "Médecins généralistes (sites d'exercice, 1/n par site) / population municipale × 100 000."),
   gp_density_liberal = ratio("Densité de médecins généralistes libéraux (Assurance Maladie)",
-    "gp_liberal_count", "gp_liberal_population",
-    "Assurance Maladie, data.ameli.fr (effectifs et densités de professionnels de santé)",
-    "Médecins généralistes libéraux / population de référence de l'Assurance Maladie × 100 000."),
+    "gp_liberal_count", "population_estimee",
+    "Assurance Maladie, data.ameli.fr ; Insee, estimations de population",
+    "Médecins généralistes libéraux / population estimée au 1er janvier × 100 000 "
+      .. "(le dénominateur des densités publiées par l'Assurance Maladie)."),
 }
 
 -- The inputs each rule needs, with the period to look for at `fr`.
 local INPUTS = { "physicians", "population_estimee", "gp_count_rpps", "population",
-                 "gp_liberal_count", "gp_liberal_population" }
+                 "gp_liberal_count" }
 
 return {
   name = "health_densities",
