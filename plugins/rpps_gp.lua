@@ -59,6 +59,10 @@ return {
     period = "2025",
     savoir_faire = "SM54,SM53,SM26",
     modes = "",
+    -- communes that get 0 when no GP practises there: those with a value
+    -- of this indicator for this period ("" : no zero fill)
+    zero_fill_from = "population",
+    zero_fill_period = "2022",
   },
   timeout = "30m",
   memory = "1G",
@@ -123,6 +127,28 @@ return {
     for _, terr in ipairs(terr_order) do
       ctx:put("gp_count_rpps", terr, ctx.config.period, by_terr[terr])
     end
-    ctx:log("info", ("%d rows, %d GPs counted at %d sites' communes"):format(rows, counted, #terr_order))
+    -- A commune with no GP is 0, not missing: a ratio pairs numerator and
+    -- denominator member by member, so a missing 0 would drop the
+    -- commune's population from every density above it. The communes are
+    -- those where `zero_fill_from` has a value (committed data).
+    local zeros = 0
+    if ctx.config.zero_fill_from ~= "" then
+      for _, level in ipairs({ "com", "arm" }) do
+        local list, why = ctx:slice(ctx.config.zero_fill_from, ctx.config.zero_fill_period, level)
+        if not list then
+          ctx:log("warn", ("no zero fill from %s %s: %s (communes without GP stay missing)")
+            :format(ctx.config.zero_fill_from, ctx.config.zero_fill_period, tostring(why)))
+          break
+        end
+        for _, pt in ipairs(list) do
+          if not by_terr[pt.territory] then
+            ctx:put("gp_count_rpps", pt.territory, ctx.config.period, 0)
+            zeros = zeros + 1
+          end
+        end
+      end
+    end
+    ctx:log("info", ("%d rows, %d GPs counted at %d sites' communes, %d communes without GP")
+      :format(rows, counted, #terr_order, zeros))
   end,
 }

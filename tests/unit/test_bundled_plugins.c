@@ -35,14 +35,16 @@ TestSuite(bundled, .init = setup, .fini = teardown, .timeout = 240);
 /* Run plugins/<name>.lua with the plugins directory as the only fetch
  * root (as the daemon does) and `config` (JSON or NULL); returns the
  * code, the result in *res (cleared by the caller). */
+static bool WITH_SHARED; /* also ../shared/data as a root (after plugins/) */
+
 static int run_bundled(const char *name, const char *config,
 		       vg_run_result *res)
 {
 	char path[256];
 	snprintf(path, sizeof(path), "plugins/%s.lua", name);
-	const char *roots[] = { root_path("plugins") };
+	const char *roots[] = { root_path("plugins"), shared_path("") };
 	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
-			      .roots = roots, .nroots = 1 };
+			      .roots = roots, .nroots = WITH_SHARED ? 2 : 1 };
 	vg_plugin *p;
 	OK(vg_plugin_load(root_path(path), &env, &p, &E));
 	int rc = run_with(p, S, config, NULL, res);
@@ -494,4 +496,168 @@ Test(bundled, apl_montaigu_vendee_and_its_containers)
 	}
 	free(lv);
 	free(pa);
+}
+
+/* ---- ameli_open_data: the Opendatasoft export format ------------------ */
+
+Test(bundled, ameli_export_statuses_and_liberal_gp_density)
+{
+	/* The fixture lies outside plugins/: give the repository root. */
+	char cfg[1024];
+	snprintf(cfg, sizeof(cfg), "{\"url\": \"%s\"}",
+		 root_path("tests/fixtures/plugins/ameli/"
+			   "demographie-effectifs-et-les-densites.csv"));
+	vg_run_result res;
+	const char *roots[] = { root_path("plugins"), root_path("tests") };
+	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
+			      .roots = roots, .nroots = 2 };
+	vg_plugin *p;
+	OK(vg_plugin_load(root_path("plugins/ameli_open_data.lua"), &env, &p,
+			  &E));
+	OK(run_with(p, S, cfg, NULL, &res));
+	/* 8 GP rows "Tout âge" x "tout sexe" (2 indicators each); the age
+	 * class, the sex split and the nurses are filtered out; 998 is not
+	 * a territory: rejected. */
+	cr_assert_eq(res.rows_written, 16);
+	cr_assert_eq(res.rows_rejected, 1);
+	cr_assert(strstr(LOGS, "departement '998'"), "%s", LOGS);
+	vg_run_result_clear(&res);
+	vg_plugin_free(p);
+
+	vg_status st;
+	vg_read *rd;
+	OK(vg_read_begin(S, &rd, &E));
+	static const struct {
+		const char *ind, *terr, *per;
+		double v;
+		vg_status st;
+	} want[] = {
+		{ "gp_liberal_count", "dep:85", "2023", 521, VG_STATUS_OK },
+		{ "gp_liberal_count", "dep:85", "2024", 509, VG_STATUS_OK },
+		{ "gp_liberal_density_pub", "dep:85", "2024", 73.1,
+		  VG_STATUS_OK },
+		{ "gp_liberal_count", "dep:44", "2024", NAN,
+		  VG_STATUS_SUPPRESSED }, /* NS */
+		{ "gp_liberal_density_pub", "dep:2A", "2024", NAN,
+		  VG_STATUS_SUPPRESSED }, /* empty */
+		{ "gp_liberal_count", "reg:52", "2024", 3020, VG_STATUS_OK },
+		{ "gp_liberal_count", "fr", "2024", 51000, VG_STATUS_OK },
+		{ "gp_liberal_count", "dep:971", "2024", 280, VG_STATUS_OK },
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		uint32_t ii, ti;
+		vg_point pt;
+		OK(vg_read_indicator_id(rd, want[i].ind, &ii, &E));
+		OK(vg_read_territory_id(rd, want[i].terr, &ti, &E));
+		cr_assert_eq(vg_read_point(rd, ii, ti, per(want[i].per),
+					   VG_LATEST, &pt), 0, "%zu", i);
+		st = pt.status;
+		cr_assert_eq(st, want[i].st, "%s %s", want[i].ind,
+			     want[i].terr);
+		if (st == VG_STATUS_OK)
+			cr_assert_float_eq(pt.value, want[i].v, 1e-12);
+	}
+	vg_read_end(rd);
+
+	/* Liberal GP density = count / INSEE estimate x 1e5, at dep:85. */
+	run_ok("insee_estimations", NULL, 0);
+	run_ok("health_densities", NULL, 0);
+	kv est[128];
+	size_t ne = read_rows(ESTIM "2024.csv", 7, 6, est, 128);
+	double d = 509 / find(est, ne, "85")->a * 1e5;
+	vg_agg_value v = engine("gp_density_liberal", "dep:85", "2024");
+	cr_assert_float_eq(v.value, d, 1e-9);
+	/* the fixture's published density is made up: no comparison */
+}
+
+Test(bundled, ameli_missing_field_is_named)
+{
+	const char *csv = "annee;profession_sante;region;departement;"
+			  "effectif;densite\n2024;x;52;85;1;2\n";
+	char path[512];
+	snprintf(path, sizeof(path), "%s/export.csv", DIR_);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(csv, f);
+	fclose(f);
+	char cfg[1024];
+	snprintf(cfg, sizeof(cfg), "{\"url\": \"%s\"}", path);
+	const char *roots[] = { DIR_ };
+	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
+			      .roots = roots, .nroots = 1 };
+	vg_plugin *p;
+	OK(vg_plugin_load(root_path("plugins/ameli_open_data.lua"), &env, &p,
+			  &E));
+	vg_run_result res;
+	cr_assert_eq(run_with(p, S, cfg, NULL, &res), VG_EPLUGIN);
+	cr_assert(strstr(E.msg, "export.csv:2: field 'libelle_classe_age' "
+				"missing"), "%s", E.msg);
+	vg_run_result_clear(&res);
+	vg_plugin_free(p);
+}
+
+/* ---- rpps_gp: one doctor, several sites -------------------------------- */
+
+Test(bundled, rpps_multi_site_doctors_count_once)
+{
+	char cfg[1024];
+	snprintf(cfg, sizeof(cfg), "{\"source\": \"%s\", \"period\": "
+		 "\"2022\"}", root_path("tests/fixtures/plugins/rpps/"
+				      "PS_LibreAcces_Personne_activite_"
+				      "sample.txt"));
+	const char *roots[] = { root_path("tests") };
+	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
+			      .roots = roots, .nroots = 1 };
+	vg_plugin *p;
+	OK(vg_plugin_load(root_path("plugins/rpps_gp.lua"), &env, &p, &E));
+	/* the populations légales first: the communes without GP get 0 */
+	WITH_SHARED = true;
+	run_ok("insee_population", NULL, 69920);
+	WITH_SHARED = false;
+	vg_run_result res;
+	OK(run_with(p, S, cfg, NULL, &res));
+	cr_assert_eq(res.rows_written, 34960, "4 with GPs, the others 0");
+	cr_assert(strstr(LOGS, "34956 communes without GP"), "%s", LOGS);
+	cr_assert_eq(res.rows_rejected, 1, "the GP with no commune");
+	cr_assert(strstr(LOGS, "GP 810000000007 has no practice site"), "%s",
+		  LOGS);
+	vg_run_result_clear(&res);
+	vg_plugin_free(p);
+
+	/* ALPHA 1 at Montaigu; BRAVO 1/2 Montaigu + 1/2 Nantes; CHARLIE
+	 * 3 sites (2 at La Roche-sur-Yon, 1 at Montaigu, repeated row
+	 * counted once); FOXTROT Paris 8e; HOTEL Nantes (no structure id). */
+	static const struct {
+		const char *terr;
+		double v;
+	} want[] = {
+		{ "com:85146", 1 + 0.5 + 1.0 / 3 },
+		{ "com:85191", 2.0 / 3 },
+		{ "com:44109", 1.5 },
+		{ "arm:75108", 1 },
+		{ "com:75056", 1 }, /* Paris = sum of its arrondissements */
+		{ "dep:85", 2.5 },
+		{ "dep:44", 1.5 },
+		{ "reg:52", 4 },
+		{ "fr", 5 }, /* five GPs, each counted once */
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		vg_agg_value v = engine("gp_count_rpps", want[i].terr, "2022");
+		cr_assert_float_eq(v.value, want[i].v, 1e-12, "%s: %.15g",
+				   want[i].terr, v.value);
+	}
+
+	/* gp_density_rpps over the populations légales of the same period
+	 * (the worked example's plugin on the shared INSEE file). */
+	run_ok("health_densities", "{\"period\": \"2022\"}", 0);
+	vg_agg_value pop = engine("population", "com:85146", "2022");
+	vg_agg_value d = engine("gp_density_rpps", "com:85146", "2022");
+	cr_assert_float_eq(d.value, (1 + 0.5 + 1.0 / 3) / pop.value * 1e5,
+			   1e-9);
+	vg_agg_value pop85 = engine("population", "dep:85", "2022");
+	vg_agg_value d85 = engine("gp_density_rpps", "dep:85", "2022");
+	cr_assert_float_eq(d85.value, 2.5 / pop85.value * 1e5, 1e-9,
+			   "%.9f", d85.value);
+	cr_assert(!d85.cov.partial);
+	cr_assert_eq(d85.cov.with_data, d85.cov.members);
 }
