@@ -150,6 +150,7 @@ return {
       if n % 5000 == 0 then ctx:progress(n, 34997) end
     end
     local p = cfg.period
+    local written = 0
     for _, a in ipairs(order) do
       -- The first put tells whether the store knows the territory (the
       -- file may hold codes of communes merged without a commune
@@ -165,6 +166,7 @@ return {
         ctx:reject(("%s: commune %s is neither in the COG nor in the passage table (%d row(s) dropped)")
           :format(src.name, a.terr, a.rows))
       elseif a.empty == a.rows then
+        written = written + 1
         for _, ind in ipairs({ "apl_mg", "apl_mg_65", "apl_mg_62", "apl_pop_std",
                                "pop_apl_under_2_5" }) do
           ctx:put(ind, a.terr, p, nil, "missing")
@@ -173,6 +175,7 @@ return {
         if a.std <= 0 then
           error(("%s: standardised population %g, cannot weight APL"):format(a.terr, a.std))
         end
+        written = written + 1
         ctx:put("apl_mg", a.terr, p, a.apl / a.std)
         ctx:put("apl_mg_65", a.terr, p, a.apl65 / a.std)
         ctx:put("apl_mg_62", a.terr, p, a.apl62 / a.std)
@@ -181,7 +184,7 @@ return {
       end
     end
     ctx:progress(n, n)
-    ctx:log("info", ("%d rows, %d communes, %d old communes folded into their commune nouvelle")
-      :format(n, #order, merged))
+    ctx:log("info", ("%d rows, %d communes written, %d old communes folded into their commune nouvelle")
+      :format(n, written, merged))
   end,
 }
