@@ -7,12 +7,16 @@
 # the physician density matches the published one; the Assurance Maladie
 # plugin reads its URL from the config (here a local http server).
 #
-# Env: VIGIE (the binary), VIGIE_ROOT (repo root).
+# The cog plugin, on the shared INSEE files, defines exactly the territories
+# of the committed fixture.
+#
+# Env: VIGIE (the binary), VIGIE_ROOT (repo root), VIGIE_SHARED (../shared).
 # Exits non-zero if any check failed; the last line is "N passed, M failed".
 set -u
 
 VIGIE=${VIGIE:-build/vigie}
 ROOT=${VIGIE_ROOT:-.}
+SHARED=${VIGIE_SHARED:-../shared}
 P=$ROOT/plugins
 
 T=$(mktemp -d /tmp/vigie-bundled-cli-XXXXXX)
@@ -84,6 +88,18 @@ eq "physician density metro rounds to the published 347" "$(printf '%.0f' "$v")"
 vg plugin run "$P/drees_physicians.lua" --data "$D" --config period=2024
 eq "wrong period: exit" "$rc" 1
 has "wrong period: located" "$T/err" "TCRD_068~DEP.csv:1: title"
+
+# ---- cog: the geography from the INSEE files = the committed fixture --------------
+G=$T/geo
+vg plugin run "$P/cog.lua" --data "$G" --root "$SHARED/data"
+eq "cog: exit" "$rc" 0
+has "cog: counts" "$T/err" "18 régions, 101 départements, 1255 EPCI, 34935 communes, 45 arrondissements municipaux"
+"$VIGIE" --data "$G" --format csv territories | tail -n +2 | cut -d';' -f1-4 | sort >"$T/geo.txt"
+tail -n +2 "$ROOT/tests/fixtures/real/territories_cog2024.csv" | sort >"$T/fix.txt"
+eq "cog: territories" "$(wc -l <"$T/geo.txt")" 36355
+if cmp -s "$T/geo.txt" "$T/fix.txt"; then ok; else
+	ko "cog: differs from the fixture: $(diff "$T/geo.txt" "$T/fix.txt" | head -5)"
+fi
 
 # ---- ameli: the URL is configuration ----------------------------------------------
 if python3 -c 'import http.server' 2>/dev/null; then
