@@ -12,6 +12,9 @@
 --   ("Tout âge" is the total), libelle_sexe ("tout sexe"), effectif,
 --   densite (per 100 000 inhabitants, INSEE estimates as denominator).
 -- Other fields are ignored; a missing one stops the run with its name.
+-- Second dataset (config `ald_url`): "patients-longueduree-annuelle",
+-- the share of ALD patients without a médecin traitant, published as a
+-- rate only (aggregate `none`).
 --
 -- Liberal GPs (Assurance Maladie) and all GPs (RPPS/DREES) are two
 -- official families that differ by about 2x: separate indicators, never
@@ -29,14 +32,56 @@ local REQUIRED = { "annee", "profession_sante", "region", "departement",
 
 local insee = require "insee"
 
+-- Rows mix levels: region "99" is France entière, departement "999" the
+-- région's total, else a département; "inconnu" (unknown) gives nil.
 local function territory(dep, reg)
+  if reg == "99" then return "fr" end
   if dep == "999" then
-    if reg == "99" then return "fr" end
     if reg and reg:match("^%d%d$") then return "reg:" .. reg end
     return nil
   end
   local d = insee.dep_code(dep)
   return d and "dep:" .. d or nil
+end
+
+-- Fields of the export of "patients-longueduree-annuelle" (patients en
+-- ALD, by département and year): the rate comes as French text
+-- (`taux_patients_ald_sans_mt`, "12,3"; "NC" when not published) and as
+-- a parsed number (`taux_patients_ald_sans_mt_integer`, despite its name).
+local ALD_REQUIRED = { "annee", "region", "departement", "taux_patients_ald_sans_mt" }
+
+local function check_fields(row, fields, where)
+  for _, k in ipairs(fields) do
+    if row[k] == nil then
+      error(("%s: field '%s' missing from the export (fields %s)")
+        :format(where, k, table.concat(fields, ", ")), 2)
+    end
+  end
+end
+
+local function read_ald(ctx)
+  local src = ctx:fetch(ctx.config.ald_url)
+  local n = 0
+  for row, line in ctx:csv(src, { sep = ";" }) do
+    local where = ("%s:%d"):format(src.name, line)
+    if n == 0 then check_fields(row, ALD_REQUIRED, where) end
+    n = n + 1
+    local year = row.annee:match("^(%d%d%d%d)")
+    if not year then error(("%s: annee '%s' is not a date"):format(where, row.annee)) end
+    local terr = territory(row.departement, row.region)
+    if not terr then
+      ctx:reject(("%s: territory departement '%s' region '%s' unknown")
+        :format(where, row.departement, row.region))
+    else
+      local v = row.taux_patients_ald_sans_mt
+      if v == "NC" or v == "NS" or v == "" then
+        ctx:put("ald_no_mt_share_pub", terr, year, nil, "suppressed")
+      else
+        ctx:put("ald_no_mt_share_pub", terr, year, v)
+      end
+    end
+  end
+  return n
 end
 
 return {
@@ -48,6 +93,13 @@ return {
       source = SOURCE, licence = LICENCE, periodicity = "year", decimals = 0,
       description = "Médecins généralistes ayant une activité libérale (hors médecins à expertise particulière).",
     },
+    ald_no_mt_share_pub = {
+      label = "Part des patients en ALD sans médecin traitant (publiée)", unit = "%",
+      aggregate = "none", source = "Assurance Maladie, data.ameli.fr — patients en ALD (annuel)",
+      licence = LICENCE, periodicity = "year", decimals = 1,
+      description = "Patients en affection de longue durée sans médecin traitant déclaré / patients en ALD. "
+        .. "Publié sans numérateur ni dénominateur : jamais agrégé.",
+    },
     gp_liberal_density_pub = {
       label = "Densité de médecins généralistes libéraux (publiée, Assurance Maladie)",
       unit = "pour 100 000 habitants", aggregate = "none",
@@ -56,6 +108,9 @@ return {
     },
   },
   config = {
+    -- "" skips the ALD dataset
+    ald_url = "https://data.ameli.fr/api/explore/v2.1/catalog/datasets/patients-longueduree-annuelle/exports/csv"
+      .. "?delimiter=%3B&with_bom=true",
     url = "https://data.ameli.fr/api/explore/v2.1/catalog/datasets/demographie-effectifs-et-les-densites/exports/csv"
       .. "?delimiter=%3B&with_bom=true&refine=libelle_classe_age%3ATout%20%C3%A2ge"
       .. "&refine=libelle_sexe%3Atout%20sexe",
@@ -70,14 +125,7 @@ return {
     local n, kept = 0, 0
     for row, line in ctx:csv(src, { sep = ";" }) do
       local where = ("%s:%d"):format(src.name, line)
-      if n == 0 then
-        for _, k in ipairs(REQUIRED) do
-          if row[k] == nil then
-            error(("%s: field '%s' missing from the export (fields %s)")
-              :format(where, k, table.concat(REQUIRED, ", ")))
-          end
-        end
-      end
+      if n == 0 then check_fields(row, REQUIRED, where) end
       n = n + 1
       if row.profession_sante == ctx.config.profession
          and row.libelle_classe_age == "Tout âge"
@@ -101,7 +149,10 @@ return {
       end
       if n % 50000 == 0 then ctx:progress(n) end
     end
-    ctx:progress(n, n)
     ctx:log("info", ("%d records read, %d kept for %s"):format(n, kept, ctx.config.profession))
+    if ctx.config.ald_url ~= "" then
+      ctx:log("info", ("%d ALD records read"):format(read_ald(ctx)))
+    end
+    ctx:progress(n, n)
   end,
 }

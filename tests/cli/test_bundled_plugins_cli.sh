@@ -105,6 +105,7 @@ fi
 if python3 -c 'import http.server' 2>/dev/null; then
 	mkdir -p "$T/www"
 	cp "$ROOT/tests/fixtures/plugins/ameli/demographie-effectifs-et-les-densites.csv" "$T/www/export.csv"
+	cp "$ROOT/tests/fixtures/plugins/ameli/patients-longueduree-annuelle.csv" "$T/www/ald.csv"
 	PORT=$((20000 + RANDOM % 20000))
 	(cd "$T/www" && exec python3 -m http.server "$PORT" --bind 127.0.0.1) 2>"$T/http.log" >/dev/null &
 	SERVER=$!
@@ -112,9 +113,12 @@ if python3 -c 'import http.server' 2>/dev/null; then
 		curl -s -o /dev/null "http://127.0.0.1:$PORT/export.csv" && break
 		sleep 0.1
 	done
-	vg plugin run "$P/ameli_open_data.lua" --data "$D" --config "url=http://127.0.0.1:$PORT/export.csv"
+	vg plugin run "$P/ameli_open_data.lua" --data "$D" --config "url=http://127.0.0.1:$PORT/export.csv" \
+		--config "ald_url=http://127.0.0.1:$PORT/ald.csv"
 	eq "ameli over http: exit" "$rc" 0
-	has "ameli over http: rows" "$T/out" "rows written 16, rejected 1"
+	has "ameli over http: rows" "$T/out" "rows written 22, rejected 2"
+	vg --data "$D" --format csv series ald_no_mt_share_pub dep:85
+	has "ameli: ALD share, decimal comma" "$T/out" "2023;3.4;ok"
 	vg --data "$D" --format csv series gp_liberal_count dep:44
 	has "ameli: NS is suppressed" "$T/out" "2024;;suppressed"
 else

@@ -506,10 +506,12 @@ Test(bundled, apl_montaigu_vendee_and_its_containers)
 Test(bundled, ameli_export_statuses_and_liberal_gp_density)
 {
 	/* The fixture lies outside plugins/: give the repository root. */
-	char cfg[1024];
-	snprintf(cfg, sizeof(cfg), "{\"url\": \"%s\"}",
+	char cfg[2048];
+	snprintf(cfg, sizeof(cfg), "{\"url\": \"%s\", \"ald_url\": \"%s\"}",
 		 root_path("tests/fixtures/plugins/ameli/"
-			   "demographie-effectifs-et-les-densites.csv"));
+			   "demographie-effectifs-et-les-densites.csv"),
+		 root_path("tests/fixtures/plugins/ameli/"
+			   "patients-longueduree-annuelle.csv"));
 	vg_run_result res;
 	const char *roots[] = { root_path("plugins"), root_path("tests") };
 	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
@@ -519,11 +521,13 @@ Test(bundled, ameli_export_statuses_and_liberal_gp_density)
 			  &E));
 	OK(run_with(p, S, cfg, NULL, &res));
 	/* 8 GP rows "Tout âge" x "tout sexe" (2 indicators each); the age
-	 * class, the sex split and the nurses are filtered out; 998 is not
-	 * a territory: rejected. */
-	cr_assert_eq(res.rows_written, 16);
-	cr_assert_eq(res.rows_rejected, 1);
-	cr_assert(strstr(LOGS, "departement '998'"), "%s", LOGS);
+	 * class, the sex split and the nurses are filtered out; "inconnu"
+	 * is not a territory: rejected. Then 6 ALD rows, 1 "inconnu". */
+	cr_assert_eq(res.rows_written, 16 + 6);
+	cr_assert_eq(res.rows_rejected, 2);
+	cr_assert(strstr(LOGS, "densites.csv:13: territory departement "
+			       "'inconnu'"), "%s", LOGS);
+	cr_assert(strstr(LOGS, "annuelle.csv:8: territory"), "%s", LOGS);
 	vg_run_result_clear(&res);
 	vg_plugin_free(p);
 
@@ -546,6 +550,12 @@ Test(bundled, ameli_export_statuses_and_liberal_gp_density)
 		{ "gp_liberal_count", "reg:52", "2024", 3020, VG_STATUS_OK },
 		{ "gp_liberal_count", "fr", "2024", 51000, VG_STATUS_OK },
 		{ "gp_liberal_count", "dep:971", "2024", 280, VG_STATUS_OK },
+		{ "ald_no_mt_share_pub", "dep:85", "2023", 3.4, VG_STATUS_OK },
+		{ "ald_no_mt_share_pub", "dep:85", "2024", 3.1, VG_STATUS_OK },
+		{ "ald_no_mt_share_pub", "dep:44", "2024", NAN,
+		  VG_STATUS_SUPPRESSED }, /* NC */
+		{ "ald_no_mt_share_pub", "reg:52", "2024", 2.8, VG_STATUS_OK },
+		{ "ald_no_mt_share_pub", "fr", "2024", 3.6, VG_STATUS_OK },
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		uint32_t ii, ti;
@@ -584,7 +594,8 @@ Test(bundled, ameli_missing_field_is_named)
 	fputs(csv, f);
 	fclose(f);
 	char cfg[1024];
-	snprintf(cfg, sizeof(cfg), "{\"url\": \"%s\"}", path);
+	snprintf(cfg, sizeof(cfg), "{\"url\": \"%s\", \"ald_url\": \"\"}",
+		 path);
 	const char *roots[] = { DIR_ };
 	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
 			      .roots = roots, .nroots = 1 };
