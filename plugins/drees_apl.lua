@@ -45,6 +45,7 @@ end
 -- A number of the file ("2.15", "2,15"), or nil for an empty cell; any
 -- other text stops the run with its place.
 local function num(s, where, col)
+  if type(s) == "number" then return s end
   if s == nil or s == "" then return nil end
   local v = tonumber((s:gsub(",", ".")))
   if not v then
@@ -93,6 +94,10 @@ return {
     threshold = 2.5,
     -- Which APL the threshold applies to: apl (all GPs), apl65, apl62.
     threshold_on = "apl",
+    -- for an .xlsx source: the sheet (name; "" = the first) and the rows
+    -- above the header (DREES title block); for a CSV, lines skipped
+    sheet = "",
+    skip = 0,
   },
   timeout = "5m",
   memory = "256M",
@@ -106,11 +111,21 @@ return {
       parent[row.COM] = row.COMPARENT
     end
     local src = ctx:fetch(cfg.source)
+    -- The CSV extract, or the workbook itself (DREES publishes one sheet
+    -- per year, with a title block above the header: `sheet`, `skip`).
+    local rows
+    if cfg.source:lower():match("%.xlsx$") then
+      local sheet = cfg.sheet ~= "" and cfg.sheet or 1
+      rows = ctx:xlsx(src, sheet, { skip = cfg.skip })
+    else
+      rows = ctx:csv(src, { sep = ";", skip = cfg.skip })
+    end
     -- Communes in file order, each folding the rows mapped to it.
     local acc, order, n, merged = {}, {}, 0, 0
-    for row, line in ctx:csv(src, { sep = ";" }) do
+    for row, line in rows do
       local where = ("%s:%d"):format(src.name, line)
       local code = row[COLS.code]
+      if type(code) == "number" then code = ("%05d"):format(code) end
       if not code or not code:match("^%w%w%w%w%w$") then
         error(("%s: '%s' is not a commune code"):format(where, tostring(code)))
       end

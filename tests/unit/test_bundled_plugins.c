@@ -499,6 +499,22 @@ Test(bundled, apl_montaigu_vendee_and_its_containers)
 	}
 	free(lv);
 	free(pa);
+
+	/* The original workbook gives the same values (to the 15 digits the
+	 * CSV extraction kept): same points, France's APL unchanged. */
+	vg_agg_value fr_csv = engine("apl_mg", "fr", "2021");
+	WITH_SHARED = true;
+	rc = run_bundled("drees_apl", "{\"source\": \"health/APL_mg_2021.xlsx\"}",
+			 &res);
+	WITH_SHARED = false;
+	cr_assert_eq(rc, 0, "%s", E.msg);
+	cr_assert_eq(res.rows_written, 209838);
+	cr_assert_eq(res.commit.points_new, 0);
+	vg_run_result_clear(&res);
+	vg_agg_value fr_xlsx = engine("apl_mg", "fr", "2021");
+	cr_assert_float_eq(fr_xlsx.value, fr_csv.value, 1e-9);
+	cr_assert_float_eq(engine("apl_mg", "com:85146", "2021").value, 3.983,
+			   1e-12);
 }
 
 /* ---- ameli_open_data: the Opendatasoft export format ------------------ */
