@@ -22,4 +22,44 @@ function M.territory(dep, com)
   return (arm and "arm:" or "com:") .. code
 end
 
+-- The 96 départements of France métropolitaine (01..95 without 20, with
+-- 2A and 2B), as `dep:` codes, in INSEE order.
+function M.metro_departements()
+  local t = {}
+  for i = 1, 95 do
+    if i == 20 then
+      t[#t + 1] = "dep:2A"
+      t[#t + 1] = "dep:2B"
+    else
+      t[#t + 1] = ("dep:%02d"):format(i)
+    end
+  end
+  return t
+end
+
+-- The perimeter "France métropolitaine": INSEE and DREES publish values
+-- for it, and the COG has no such territory (`fr` is France entière,
+-- DROM included). Its members are the 96 départements, so the engine
+-- can also compute it from them. Codes of the DROM: 971..976.
+M.METRO = "zone:france-metropolitaine"
+M.DROM = "zone:drom"
+function M.define_zones(ctx)
+  ctx:define_territory{ code = M.METRO, name = "France métropolitaine",
+                        parents = { "fr" }, members = M.metro_departements() }
+  ctx:define_territory{ code = M.DROM, name = "Départements et régions d'outre-mer",
+                        parents = { "fr" },
+                        members = { "dep:971", "dep:972", "dep:973", "dep:974", "dep:976" } }
+end
+
+-- A département code of INSEE tables ("01", "2A", "971"), trailing
+-- spaces removed, or nil when the cell is not one.
+function M.dep_code(cell)
+  if type(cell) ~= "string" then return nil end
+  local c = cell:match("^%s*(.-)%s*$")
+  if c:match("^%d%d$") or c:match("^2[AB]$") or c:match("^97[1-6]$") then
+    return c
+  end
+  return nil
+end
+
 return M

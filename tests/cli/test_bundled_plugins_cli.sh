@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The bundled plugins from the command line, as `make run` uses them: every
+# manifest checks; plugins/data holds byte copies of the shared real files
+# (plugins/data/SHA256SUMS, the checksums of ../shared/data/SOURCES.md);
+# a store loaded offline by the plugins answers the issue's question (APL
+# of Montaigu-Vendée with its EPCI, département, région and France) and
+# the physician density matches the published one; the Assurance Maladie
+# plugin reads its URL from the config (here a local http server).
+#
+# The cog plugin, on the shared INSEE files, defines exactly the territories
+# of the committed fixture.
+#
+# Env: VIGIE (the binary), VIGIE_ROOT (repo root), VIGIE_SHARED (../shared).
+# Exits non-zero if any check failed; the last line is "N passed, M failed".
+set -u
+
+VIGIE=${VIGIE:-build/vigie}
+ROOT=${VIGIE_ROOT:-.}
+SHARED=${VIGIE_SHARED:-../shared}
+P=$ROOT/plugins
+
+T=$(mktemp -d /tmp/vigie-bundled-cli-XXXXXX)
+SERVER=
+cleanup() {
+	[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+ko() {
+	fail=$((fail + 1))
+	echo "FAIL: $*" >&2
+}
+eq() {
+	if [ "$2" == "$3" ]; then ok; else ko "$1: got '$2', want '$3'"; fi
+}
+has() {
+	if grep -qF -- "$3" "$2"; then ok; else
+		ko "$1: '$3' not in: $(head -c 600 "$2")"
+	fi
+}
+vg() {
+	"$VIGIE" "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+}
+
+# ---- manifests and bundled data ----------------------------------------------
+for f in "$P"/*.lua; do
+	vg plugin check "$f"
+	eq "check $(basename "$f")" "$rc" 0
+done
+vg plugin check "$P/health_densities.lua"
+has "health_densities: ratio rule" "$T/out" "ratio(physicians, population_estimee, 100000)"
+if (cd "$P/data" && sha256sum --quiet -c SHA256SUMS) >"$T/sum" 2>&1; then ok; else
+	ko "plugins/data differs from SOURCES.md: $(cat "$T/sum")"
+fi
+
+# ---- an offline store, loaded by the plugins ----------------------------------
+D=$T/data
+"$VIGIE" --data "$D" import territories "$ROOT/tests/fixtures/real/territories_cog2024.csv" >/dev/null 2>&1
+for p in insee_estimations drees_physicians drees_apl health_densities; do
+	vg plugin run "$P/$p.lua" --data "$D"
+	eq "run $p: exit" "$rc" 0
+done
+vg --data "$D" --format csv compare apl_mg com:85146 --period 2021
+eq "compare apl: exit" "$rc" 0
+has "apl: the commune, published" "$T/out" "com:85146;Montaigu-Vendée;0;3.983;ok;published"
+has "apl: its EPCI, computed" "$T/out" "epci:200070233;"
+for t in "dep:85;Vendée" "reg:52;Pays de la Loire" "fr;France"; do
+	has "apl: $t" "$T/out" "$t;"
+done
+v=$(grep '^epci:200070233;' "$T/out" | cut -d';' -f4)
+eq "apl: EPCI weighted mean" "$(printf '%.3f' "$v")" "3.751"
+v=$(grep '^fr;' "$T/out" | cut -d';' -f4)
+eq "apl: France weighted mean" "$(printf '%.3f' "$v")" "3.811"
+
+vg --data "$D" --format csv aggregate physician_density --period 2025 --territory fr
+v=$(grep '^fr;' "$T/out" | cut -d';' -f3)
+eq "physician density France rounds to the published 346" "$(printf '%.0f' "$v")" "346"
+vg --data "$D" --format csv aggregate physician_density --period 2025 --territory zone:france-metropolitaine
+v=$(grep '^zone:' "$T/out" | cut -d';' -f3)
+eq "physician density metro rounds to the published 347" "$(printf '%.0f' "$v")" "347"
+
+# A wrong period is refused with the file and line.
+vg plugin run "$P/drees_physicians.lua" --data "$D" --config period=2024
+eq "wrong period: exit" "$rc" 1
+has "wrong period: located" "$T/err" "TCRD_068~DEP.csv:1: title"
+
+# ---- cog: the geography from the INSEE files = the committed fixture --------------
+G=$T/geo
+vg plugin run "$P/cog.lua" --data "$G" --root "$SHARED/data"
+eq "cog: exit" "$rc" 0
+has "cog: counts" "$T/err" "18 régions, 101 départements, 1255 EPCI, 34935 communes, 45 arrondissements municipaux"
+"$VIGIE" --data "$G" --format csv territories | tail -n +2 | cut -d';' -f1-4 | sort >"$T/geo.txt"
+tail -n +2 "$ROOT/tests/fixtures/real/territories_cog2024.csv" | sort >"$T/fix.txt"
+eq "cog: territories" "$(wc -l <"$T/geo.txt")" 36355
+if cmp -s "$T/geo.txt" "$T/fix.txt"; then ok; else
+	ko "cog: differs from the fixture: $(diff "$T/geo.txt" "$T/fix.txt" | head -5)"
+fi
+
+# ---- ameli: the URL is configuration ----------------------------------------------
+if python3 -c 'import http.server' 2>/dev/null; then
+	mkdir -p "$T/www"
+	cp "$ROOT/tests/fixtures/plugins/ameli/demographie-effectifs-et-les-densites.csv" "$T/www/export.csv"
+	cp "$ROOT/tests/fixtures/plugins/ameli/patients-longueduree-annuelle.csv" "$T/www/ald.csv"
+	PORT=$((20000 + RANDOM % 20000))
+	(cd "$T/www" && exec python3 -m http.server "$PORT" --bind 127.0.0.1) 2>"$T/http.log" >/dev/null &
+	SERVER=$!
+	for _ in $(seq 50); do
+		curl -s -o /dev/null "http://127.0.0.1:$PORT/export.csv" && break
+		sleep 0.1
+	done
+	vg plugin run "$P/ameli_open_data.lua" --data "$D" --config "url=http://127.0.0.1:$PORT/export.csv" \
+		--config "ald_url=http://127.0.0.1:$PORT/ald.csv"
+	eq "ameli over http: exit" "$rc" 0
+	has "ameli over http: rows" "$T/out" "rows written 22, rejected 2"
+	vg --data "$D" --format csv series ald_no_mt_share_pub dep:85
+	has "ameli: ALD share, decimal comma" "$T/out" "2023;3.4;ok"
+	vg --data "$D" --format csv series gp_liberal_count dep:44
+	has "ameli: NS is suppressed" "$T/out" "2024;;suppressed"
+else
+	echo "skip: python3 http.server not available" >&2
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
