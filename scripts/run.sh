@@ -65,7 +65,7 @@ cat <<MSG
 
    build/vigie --socket $SOCK --format table compare apl_mg com:85146 --period 2021
    curl 'http://127.0.0.1:$HTTP_PORT/v1/series?indicator=population&territory=com:36044'
-   printf '{"id":1,"op":"compare","indicator":"population","territory":"com:36044","period":"2022"}\n' | nc -q1 127.0.0.1 $PORT
+   build/vigie --connect 127.0.0.1:$PORT --format json compare population com:36044 --period 2022
 
 MSG
 # The bundled plugins read their sample files from plugins/data and, when
