@@ -94,8 +94,12 @@ G=$T/geo
 vg plugin run "$P/cog.lua" --data "$G" --root "$SHARED/data"
 eq "cog: exit" "$rc" 0
 has "cog: counts" "$T/err" "18 régions, 101 départements, 1255 EPCI, 34935 communes, 45 arrondissements municipaux"
-"$VIGIE" --data "$G" --format csv territories | tail -n +2 | cut -d';' -f1-4 | sort >"$T/geo.txt"
-tail -n +2 "$ROOT/tests/fixtures/real/territories_cog2024.csv" | sort >"$T/fix.txt"
+"$VIGIE" --data "$G" --format csv territories --limit 100000 | tail -n +2 | cut -d';' -f1-4 | sort >"$T/geo.txt"
+# The fixture also holds the passage table (old commune codes, with a
+# successors column), which the cog plugin does not produce: compare the
+# current geography only.
+tail -n +2 "$ROOT/tests/fixtures/real/territories_cog2024.csv" | awk -F';' '$6 == ""' |
+	cut -d';' -f1-4 | sort >"$T/fix.txt"
 eq "cog: territories" "$(wc -l <"$T/geo.txt")" 36355
 if cmp -s "$T/geo.txt" "$T/fix.txt"; then ok; else
 	ko "cog: differs from the fixture: $(diff "$T/geo.txt" "$T/fix.txt" | head -5)"
