@@ -368,7 +368,7 @@ static int ctx_get(lua_State *L)
 	vg_error e;
 	if (vg_read_begin(r->s, &rd, &e))
 		return luaL_error(L, "ctx:get: %s", e.msg);
-	uint32_t ii, ti;
+	uint32_t ii = 0, ti = 0;
 	if (vg_read_indicator_id(rd, ind, &ii, &e) ||
 	    vg_read_territory_id(rd, terr, &ti, &e)) {
 		vg_read_end(rd);
@@ -493,7 +493,7 @@ static int ctx_series(lua_State *L)
 	vg_error e;
 	if (vg_read_begin(r->s, &rd, &e))
 		return luaL_error(L, "ctx:series: %s", e.msg);
-	uint32_t ii, ti;
+	uint32_t ii = 0, ti = 0;
 	if (vg_read_indicator_id(rd, ind, &ii, &e) ||
 	    vg_read_territory_id(rd, terr, &ti, &e))
 		read_fail(L, rd, "ctx:series", &e);
@@ -515,8 +515,8 @@ static int ctx_slice(lua_State *L)
 	vg_error e;
 	if (vg_read_begin(r->s, &rd, &e))
 		return luaL_error(L, "ctx:slice: %s", e.msg);
-	uint32_t ii, wi = 0;
-	uint16_t li;
+	uint32_t ii = 0, wi = 0;
+	uint16_t li = 0;
 	if (vg_read_indicator_id(rd, ind, &ii, &e) ||
 	    vg_read_level_id(rd, level, &li, &e) ||
 	    (within && vg_read_territory_id(rd, within, &wi, &e)))
