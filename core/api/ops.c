@@ -441,14 +441,14 @@ static int point_row(void *ud, const vg_point *p)
 	if (x->paged && !page_take(&x->pg))
 		return 0;
 	cJSON *o = cJSON_CreateObject();
-	vg_vintage v;
+	int64_t t;
 	add_period(o, "period", p->period);
 	add_num(o, "value", p->value);
 	cJSON_AddStringToObject(o, "status", vg_status_name(p->status));
 	cJSON_AddNumberToObject(o, "vintage", p->vintage);
 	char when[32] = "";
-	if (!vg_read_vintage(x->r, p->vintage, &v, NULL))
-		vg_time_format(v.time, when, sizeof(when));
+	if (!vg_read_vintage_time(x->r, p->vintage, &t))
+		vg_time_format(t, when, sizeof(when));
 	add_str_or_null(o, "published", when);
 	cJSON_AddItemToArray(x->rows, o);
 	return 0;

@@ -280,6 +280,7 @@ int vg_store_open(vg_store **out, const char *dir, const vg_store_opts *opts,
 	s->map_size = o.map_size ? o.map_size : DEFAULT_MAP;
 	pthread_rwlock_init(&s->lock, NULL);
 	pthread_mutex_init(&s->write_mu, NULL);
+	pthread_mutex_init(&s->vt_mu, NULL);
 	vg_strmap_init(&s->dict.ind_map);
 	vg_strmap_init(&s->dict.terr_map);
 	vg_strmap_init(&s->dict.level_map);
@@ -336,6 +337,8 @@ void vg_store_close(vg_store *s)
 	vg__dict_free(&s->dict);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->write_mu);
+	pthread_mutex_destroy(&s->vt_mu);
+	free(s->vint_time);
 	free(s->dir);
 	free(s);
 }

@@ -545,3 +545,37 @@ int vg_read_vintage_indicators(vg_read *r, uint32_t id, vg_id_cb cb, void *ud)
 	cJSON_Delete(o);
 	return rc;
 }
+
+int vg_read_vintage_time(vg_read *r, uint32_t id, int64_t *t)
+{
+	vg_store *s = r->s;
+	pthread_mutex_lock(&s->vt_mu);
+	int64_t known = id < s->vint_cap ? s->vint_time[id] : 0;
+	pthread_mutex_unlock(&s->vt_mu);
+	if (known) {
+		*t = known;
+		return 0;
+	}
+	vg_vintage v;
+	int rc = vg_read_vintage(r, id, &v, NULL);
+	if (rc)
+		return rc;
+	*t = v.time;
+	pthread_mutex_lock(&s->vt_mu);
+	if (id >= s->vint_cap) {
+		uint32_t cap = s->vint_cap ? s->vint_cap : 64;
+		while (cap <= id)
+			cap *= 2;
+		int64_t *nt = realloc(s->vint_time, cap * sizeof(*nt));
+		if (nt) {
+			memset(nt + s->vint_cap, 0,
+			       (cap - s->vint_cap) * sizeof(*nt));
+			s->vint_time = nt;
+			s->vint_cap = cap;
+		}
+	}
+	if (id < s->vint_cap)
+		s->vint_time[id] = v.time;
+	pthread_mutex_unlock(&s->vt_mu);
+	return 0;
+}

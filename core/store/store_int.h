@@ -74,6 +74,11 @@ struct vg_store {
 	 * the process) and to swap the dictionaries. */
 	pthread_rwlock_t lock;
 	pthread_mutex_t write_mu; /* one commit at a time in this process */
+	/* Publication time of each vintage, by id (0: not looked up yet).
+	 * Vintages never change once written, so entries never go stale. */
+	pthread_mutex_t vt_mu;
+	int64_t *vint_time;
+	uint32_t vint_cap;
 	size_t map_size;
 	unsigned grows;
 	vg__dict dict;

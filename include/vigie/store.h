@@ -368,6 +368,10 @@ int vg_read_history(vg_read *r, uint32_t ind, uint32_t terr, vg_period period,
 
 int vg_read_vintage(vg_read *r, uint32_t id, vg_vintage *out, vg_error *err);
 
+/* A vintage's publication time, cached in the store (a series row needs
+ * it: no record is parsed twice). VG_ENOTFOUND if unknown. */
+int vg_read_vintage_time(vg_read *r, uint32_t id, int64_t *t);
+
 /* The newest vintage id (0 when nothing was ever committed). */
 uint32_t vg_read_last_vintage(vg_read *r);
 

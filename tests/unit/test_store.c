@@ -658,3 +658,40 @@ Test(store, stale_readers_reclaimed)
 	vg_store_close(s);
 	rm_tree(dir);
 }
+
+/* Vintage publication times: from the record the first time, from the
+ * store's cache after; each vintage lists the indicators it changed. */
+Test(store, vintage_time_and_indicators)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir, 0);
+	define_geo(s);
+	int64_t times[] = { 1700000000, 1700086400 };
+	uint32_t vints[2];
+	for (int i = 0; i < 2; i++) {
+		vg_batch *b;
+		OK(vg_batch_new(s, &(vg_batch_opts){ .origin = "t",
+						      .time = times[i] },
+				&b, &E));
+		OK(vg_batch_point(b, "population", "com:85146", per("2022"),
+				  20000 + i, VG_STATUS_OK, &E));
+		vg_commit_info ci;
+		OK(vg_batch_commit(b, &ci, &E));
+		vints[i] = ci.vintage;
+	}
+	vg_read *r;
+	OK(vg_read_begin(s, &r, &E));
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < 2; i++) {
+			int64_t t = 0;
+			OK(vg_read_vintage_time(r, vints[i], &t));
+			cr_assert_eq(t, times[i], "pass %d vintage %u", pass,
+				     vints[i]);
+		}
+	int64_t t;
+	cr_assert_eq(vg_read_vintage_time(r, 9999, &t), VG_ENOTFOUND);
+	cr_assert_eq(vg_read_last_vintage(r), vints[1]);
+	vg_read_end(r);
+	vg_store_close(s);
+	rm_tree(dir);
+}
