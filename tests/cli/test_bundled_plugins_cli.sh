@@ -27,21 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-ko() {
-	fail=$((fail + 1))
-	echo "FAIL: $*" >&2
-}
-eq() {
-	if [ "$2" == "$3" ]; then ok; else ko "$1: got '$2', want '$3'"; fi
-}
-has() {
-	if grep -qF -- "$3" "$2"; then ok; else
-		ko "$1: '$3' not in: $(head -c 600 "$2")"
-	fi
-}
+. "$(dirname "$0")/lib/assert.sh"
 vg() {
 	"$VIGIE" "$@" >"$T/out" 2>"$T/err"
 	rc=$?
@@ -129,5 +115,4 @@ else
 	echo "skip: python3 http.server not available" >&2
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -17,23 +17,7 @@ POPS="$SHARED/data/population/popref2025_rp2022/ensemble~Communes.csv"
 T=$(mktemp -d /tmp/vigie-cli-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-ko() {
-	fail=$((fail + 1))
-	echo "FAIL: $*" >&2
-}
-# eq DESC GOT WANT
-eq() {
-	if [ "$2" == "$3" ]; then ok; else ko "$1: got '$2', want '$3'"; fi
-}
-# has DESC FILE TEXT: FILE contains TEXT (fixed string)
-has() {
-	if grep -qF -- "$3" "$2"; then ok; else
-		ko "$1: '$3' not in: $(head -c 600 "$2")"
-	fi
-}
+. "$(dirname "$0")/lib/assert.sh"
 
 # vg DIR ARGS...: run vigie on a data directory; stdout to $T/out, stderr
 # to $T/err, exit code in $rc.
@@ -253,5 +237,4 @@ eq "as-of before any import" "$(wc -l <"$T/out")" 1
 vg "$A" --format csv history population com:85146 2022
 eq "history" "$(cut -d';' -f2 "$T/out" | tr '\n' ' ')" "value 20754 20801 "
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary
