@@ -1,6 +1,7 @@
 /* Aggregation of an indicator to any territory with its rule, with
  * coverage. See include/vigie/query.h for the contract. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,115 @@ typedef struct arr {
 } arr;
 
 #define MAX_LOADED 16
+
+/* The per-territory arrays of a context, kept between contexts. A context
+ * is made for every query; allocating and clearing arrays of every
+ * territory (~36 000) each time cost more than aggregating a 50-commune
+ * perimeter. A scratch handed out has every `st` slot ABSENT and `seen`
+ * below `stamp`; whoever gives it back restores that. */
+#define NARR 3
+typedef struct scratch {
+	uint32_t n; /* capacity, in territories */
+	arr arr[NARR];
+	uint32_t stamp;
+	uint32_t *seen;
+	uint8_t *contrib;
+	/* Slots written while only parts were loaded: the ones to restore
+	 * on release. Past `touched_cap`, the whole arrays are cleared. */
+	uint32_t *touched;
+	size_t ntouched, touched_cap;
+	bool dirty_all;
+	struct scratch *next;
+} scratch;
+
+/* Returned scratches, reused across contexts and threads. A few are
+ * enough: one per concurrent query. Reachable from here until exit. */
+#define POOL_MAX 4
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static scratch *pool;
+static unsigned pool_len;
+
+static void scratch_free(scratch *sc)
+{
+	if (!sc)
+		return;
+	for (int i = 0; i < NARR; i++) {
+		free(sc->arr[i].val);
+		free(sc->arr[i].st);
+	}
+	free(sc->seen);
+	free(sc->contrib);
+	free(sc->touched);
+	free(sc);
+}
+
+static scratch *scratch_new(uint32_t n)
+{
+	scratch *sc = calloc(1, sizeof(*sc));
+	if (!sc)
+		return NULL;
+	sc->n = n ? n : 1;
+	sc->touched_cap = sc->n / 16 + 64;
+	bool ok = true;
+	for (int i = 0; i < NARR && ok; i++) {
+		sc->arr[i].val = malloc(sc->n * sizeof(double));
+		sc->arr[i].st = malloc(sc->n);
+		ok = sc->arr[i].val && sc->arr[i].st;
+		if (ok)
+			memset(sc->arr[i].st, ABSENT, sc->n);
+	}
+	sc->seen = calloc(sc->n, sizeof(uint32_t));
+	sc->contrib = calloc(sc->n, 1);
+	sc->touched = malloc(sc->touched_cap * sizeof(uint32_t));
+	if (!ok || !sc->seen || !sc->contrib || !sc->touched) {
+		scratch_free(sc);
+		return NULL;
+	}
+	return sc;
+}
+
+/* A scratch for n territories: a pooled one if it is big enough. */
+static scratch *scratch_take(uint32_t n)
+{
+	scratch *sc = NULL, **pp;
+	pthread_mutex_lock(&pool_mu);
+	for (pp = &pool; *pp; pp = &(*pp)->next)
+		if ((*pp)->n >= n) {
+			sc = *pp;
+			*pp = sc->next;
+			pool_len--;
+			break;
+		}
+	pthread_mutex_unlock(&pool_mu);
+	return sc ? sc : scratch_new(n);
+}
+
+/* Restore the invariant, then pool it (or free it when the pool is
+ * full). */
+static void scratch_give(scratch *sc)
+{
+	if (!sc)
+		return;
+	if (sc->dirty_all) {
+		for (int i = 0; i < NARR; i++)
+			memset(sc->arr[i].st, ABSENT, sc->n);
+	} else {
+		for (size_t k = 0; k < sc->ntouched; k++)
+			for (int i = 0; i < NARR; i++)
+				sc->arr[i].st[sc->touched[k]] = ABSENT;
+	}
+	sc->ntouched = 0;
+	sc->dirty_all = false;
+	pthread_mutex_lock(&pool_mu);
+	if (pool_len < POOL_MAX) {
+		sc->next = pool;
+		pool = sc;
+		pool_len++;
+		sc = NULL;
+	}
+	pthread_mutex_unlock(&pool_mu);
+	scratch_free(sc);
+}
 
 struct vg_agg_ctx {
 	vg_read *r;
@@ -32,9 +142,10 @@ struct vg_agg_ctx {
 	arr self, a, b; /* a, b: ratio num/den, wmean value/weight */
 	/* Per-target bookkeeping, reset by bumping `stamp` instead of
 	 * clearing arrays of n entries for every target. */
-	uint32_t stamp;
 	uint32_t *seen;   /* holder already counted for this target */
 	uint8_t *contrib; /* ...and whether it entered the result */
+	scratch *sc;      /* owns the arrays of self, a, b, seen, contrib */
+	int narr;         /* scratch arrays handed to inputs so far */
 };
 
 const char *vg_value_source_name(vg_value_source s)
@@ -46,15 +157,29 @@ const char *vg_value_source_name(vg_value_source s)
 	}
 }
 
+/* Remember that slot t was written, so that releasing the scratch
+ * restores only what was touched. */
+static void touch(scratch *sc, uint32_t t)
+{
+	if (sc->dirty_all)
+		return;
+	if (sc->ntouched == sc->touched_cap)
+		sc->dirty_all = true;
+	else
+		sc->touched[sc->ntouched++] = t;
+}
+
 typedef struct fill_ctx {
+	vg_agg_ctx *c;
 	arr *a;
 } fill_ctx;
 
 static int fill_cb(void *ud, const vg_point *p)
 {
-	arr *a = ud;
-	a->val[p->terr] = p->value;
-	a->st[p->terr] = (uint8_t)p->status;
+	fill_ctx *f = ud;
+	f->a->val[p->terr] = p->value;
+	f->a->st[p->terr] = (uint8_t)p->status;
+	touch(f->c->sc, p->terr);
 	return 0;
 }
 
@@ -67,11 +192,7 @@ static int prepare(vg_agg_ctx *c, arr *a, uint32_t *id, const char *code,
 		return vg_error_set(err, rc,
 				    "indicator '%s' (needed by the rule of "
 				    "'%s') is not defined", code, c->ind.code);
-	a->val = malloc(c->n * sizeof(double));
-	a->st = malloc(c->n ? c->n : 1);
-	if (!a->val || !a->st)
-		return vg_error_set(err, VG_ENOMEM, "out of memory");
-	memset(a->st, ABSENT, c->n);
+	*a = c->sc->arr[c->narr++]; /* all ABSENT: see scratch */
 	return 0;
 }
 
@@ -81,14 +202,17 @@ static int fill(vg_agg_ctx *c, uint32_t within, vg_error *err)
 {
 	arr *arrs[3] = { &c->self, &c->a, &c->b };
 	uint16_t nl = vg_read_level_count(c->r);
+	if (!within)
+		c->sc->dirty_all = true; /* everything will be written */
 	for (int i = 0; i < 3; i++) {
 		if (!c->ind_ids[i] || (i > 0 && arrs[i]->val == c->self.val) ||
 		    (i == 2 && arrs[2]->val == c->a.val))
 			continue; /* no such input, or an alias */
+		fill_ctx f = { c, arrs[i] };
 		for (uint16_t l = 0; l < nl; l++) {
 			int rc = vg_read_slice(c->r, c->ind_ids[i], c->period,
 					       l, within, c->as_of, fill_cb,
-					       arrs[i]);
+					       &f);
 			if (rc)
 				return vg_error_set(err, rc,
 						    "cannot read indicator #%u",
@@ -112,6 +236,7 @@ static void load_point(vg_agg_ctx *c, uint32_t t)
 				  &p) == 0) {
 			arrs[i]->val[t] = p.value;
 			arrs[i]->st[t] = (uint8_t)p.status;
+			touch(c->sc, t);
 		}
 	}
 }
@@ -158,12 +283,6 @@ static int ensure_loaded(vg_agg_ctx *c, uint32_t target, vg_error *err)
 	return rc;
 }
 
-static void arr_free(arr *a)
-{
-	free(a->val);
-	free(a->st);
-}
-
 vg_read *vg_agg_ctx_read(vg_agg_ctx *c)
 {
 	return c->r;
@@ -173,14 +292,7 @@ void vg_agg_ctx_free(vg_agg_ctx *c)
 {
 	if (!c)
 		return;
-	/* a or b may alias self (wmean(self, w)): free each buffer once. */
-	if (c->a.val != c->self.val)
-		arr_free(&c->a);
-	if (c->b.val != c->self.val && c->b.val != c->a.val)
-		arr_free(&c->b);
-	arr_free(&c->self);
-	free(c->seen);
-	free(c->contrib);
+	scratch_give(c->sc);
 	free(c);
 }
 
@@ -196,6 +308,13 @@ int vg_agg_ctx_new(vg_read *r, uint32_t ind, vg_period period, int64_t as_of,
 	c->period = period;
 	c->as_of = as_of;
 	c->ind_ids[0] = ind;
+	c->sc = scratch_take(c->n);
+	if (!c->sc) {
+		free(c);
+		return vg_error_set(err, VG_ENOMEM, "out of memory");
+	}
+	c->seen = c->sc->seen;
+	c->contrib = c->sc->contrib;
 	int rc = vg_read_indicator(r, ind, &c->ind, err);
 	if (!rc && vg_period_kind(period) != c->ind.periodicity)
 		rc = vg_error_set(err, VG_EPERIOD,
@@ -221,12 +340,6 @@ int vg_agg_ctx_new(vg_read *r, uint32_t ind, vg_period period, int64_t as_of,
 		} else if (!rc) {
 			rc = prepare(c, &c->b, &c->ind_ids[2], rule->b, err);
 		}
-	}
-	if (!rc) {
-		c->seen = calloc(c->n ? c->n : 1, sizeof(uint32_t));
-		c->contrib = calloc(c->n ? c->n : 1, 1);
-		if (!c->seen || !c->contrib)
-			rc = vg_error_set(err, VG_ENOMEM, "out of memory");
 	}
 	if (rc) {
 		vg_agg_ctx_free(c);
@@ -504,8 +617,8 @@ static int member_cb(void *ud, uint32_t id)
 		a->cov.partial = true; /* no value for this member at all */
 		return 0;
 	}
-	if (c->seen[h] != c->stamp) {
-		c->seen[h] = c->stamp;
+	if (c->seen[h] != c->sc->stamp) {
+		c->seen[h] = c->sc->stamp;
 		c->contrib[h] = add_holder(a, h);
 	}
 	if (c->contrib[h]) {
@@ -563,9 +676,9 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 						: (vg_status)a.worst;
 		return 0;
 	}
-	if (++c->stamp == 0) { /* wrapped: clear once every 4 G targets */
-		memset(c->seen, 0, c->n * sizeof(uint32_t));
-		c->stamp = 1;
+	if (++c->sc->stamp == 0) { /* wrapped: clear once every 4 G targets */
+		memset(c->seen, 0, c->sc->n * sizeof(uint32_t));
+		c->sc->stamp = 1;
 	}
 	acc a = { .c = c, .target = target };
 	bool weighted = k == VG_AGG_RATIO || k == VG_AGG_WMEAN;

@@ -1412,3 +1412,49 @@ Test(synthetic, explicit_list_ratio_of_sums)
 	vg_store_close(s);
 	rm_tree(dir);
 }
+
+/* ---- reused context arrays ---------------------------------------------- */
+
+/* Contexts reuse their per-territory arrays (a pool): what one query
+ * loaded must never be seen by the next. A partial load (one
+ * département), then a whole-level load, then partial loads of an
+ * indicator and a period without values: each must find nothing, and the
+ * values of the first must come back unchanged afterwards. */
+Test(synthetic, reused_arrays_hold_nothing_stale)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_geo(s);
+	PUT(s, 0, { "population", "com:85146", 20754, VG_STATUS_OK },
+	    { "population", "com:85194", 45000, VG_STATUS_OK },
+	    { "population", "com:44109", 320000, VG_STATUS_OK },
+	    { "gp_count", "com:44109", 0, VG_STATUS_SUPPRESSED });
+	for (int round = 0; round < 3; round++) {
+		/* Partial loads straight after one another (the pool hands
+		 * back the same arrays), then a whole load, then again. */
+		vg_agg_value v =
+		    agg_at(s, "population", "2022", VG_LATEST, "dep:85");
+		cr_assert_eq(v.value, 65754, "round %d: %.0f", round, v.value);
+		/* gp_count exists only (suppressed) in Nantes: nothing in
+		 * Vendée, whatever the previous context loaded there. */
+		v = agg_at(s, "gp_count", "2022", VG_LATEST, "dep:85");
+		cr_assert(isnan(v.value), "round %d: stale %.0f", round,
+			  v.value);
+		cr_assert_eq(v.cov.with_data, 0);
+		v = agg_at(s, "population", "2022", VG_LATEST, "cls:estuaire");
+		cr_assert_eq(v.value, 340754, "round %d: %.0f", round, v.value);
+		v = agg_at(s, "population", "2021", VG_LATEST, "cls:estuaire");
+		cr_assert(isnan(v.value), "round %d: 2021 stale", round);
+		cr_assert_eq(v.cov.with_data, 0);
+		v = agg_at(s, "gp_count", "2022", VG_LATEST, "cls:estuaire");
+		cr_assert(isnan(v.value));
+		cr_assert_eq(v.cov.suppressed, 1);
+		v = agg_at(s, "population", "2022", VG_LATEST, "fr");
+		cr_assert_eq(v.value, 385754, "round %d: %.0f", round, v.value);
+		v = agg_at(s, "gp_count", "2022", VG_LATEST, "com:85194");
+		cr_assert(isnan(v.value), "round %d: stale after a whole load",
+			  round);
+	}
+	vg_store_close(s);
+	rm_tree(dir);
+}
