@@ -20,8 +20,8 @@ static void setup(void)
 	OK(vg_store_open(&S, DIR_, NULL, &E));
 	vg_import_report *rep = calloc(1, sizeof(*rep));
 	OK(vg_import_territories(
-		S, root_path("tests/fixtures/real/territories_cog2024.csv"),
-		NULL, rep, &E));
+	    S, root_path("tests/fixtures/real/territories_cog2024.csv"), NULL,
+	    rep, &E));
 	free(rep);
 }
 
@@ -33,16 +33,16 @@ static void teardown(void)
 
 TestSuite(nomt, .init = setup, .fini = teardown, .timeout = 120);
 
-#define FIXTURE "tests/fixtures/plugins/ameli/patients-sans-medecin-traitant.csv"
+#define FIXTURE                                                                \
+	"tests/fixtures/plugins/ameli/patients-sans-medecin-traitant.csv"
 
-static int run_plugin(const char *name, const char *config,
-		      vg_run_result *res)
+static int run_plugin(const char *name, const char *config, vg_run_result *res)
 {
 	char path[256];
 	snprintf(path, sizeof(path), "plugins/%s.lua", name);
-	const char *roots[] = { root_path("tests/fixtures/plugins/ameli") };
-	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
-			      .roots = roots, .nroots = 1 };
+	const char *roots[] = {root_path("tests/fixtures/plugins/ameli")};
+	vg_plugin_env env = {
+	    .lib_dir = root_path("plugins/lib"), .roots = roots, .nroots = 1};
 	vg_plugin *p;
 	OK(vg_plugin_load(root_path(path), &env, &p, &E));
 	int rc = run_with(p, S, config, NULL, res);
@@ -102,11 +102,15 @@ static sums fixture_sums(const char *year)
 	FILE *f = fopen(root_path(FIXTURE), "r");
 	cr_assert_not_null(f);
 	char line[512];
-	sums s = { 0 };
+	sums s = {0};
 	cr_assert_not_null(fgets(line, sizeof(line), f)); /* header */
-	cr_assert(!strncmp(line, "\xef\xbb\xbf" "annee;", 9), "no BOM");
+	cr_assert(!strncmp(line,
+			   "\xef\xbb\xbf"
+			   "annee;",
+			   9),
+		  "no BOM");
 	while (fgets(line, sizeof(line), f)) {
-		char *fld[8] = { 0 };
+		char *fld[8] = {0};
 		int k = 0;
 		for (char *tok = line; tok && k < 8; k++) {
 			fld[k] = tok;
@@ -179,8 +183,8 @@ Test(nomt, suppressed_departement_makes_the_region_partial)
 	cr_assert(share.cov.partial);
 	/* The share covers the départements with both counts only; the
 	 * coverage says how much of the denominator that is. */
-	cr_assert_float_eq(share.value, 100 * s.without / s.total, 1e-9,
-			   "%f", share.value);
+	cr_assert_float_eq(share.value, 100 * s.without / s.total, 1e-9, "%f",
+			   share.value);
 	cr_assert_lt(share.cov.weight_covered, share.cov.weight_total);
 	cr_assert_eq(share.cov.weight_covered, s.total);
 	/* France: only Pays de la Loire has data, partial too. */
@@ -197,7 +201,8 @@ Test(nomt, wrong_field_name_is_named)
 	cr_assert_neq(rc, 0);
 	cr_assert(strstr(E.msg, "patients-sans-medecin-traitant.csv:2: field "
 				"'nb_patients_17_ans_et_plus' missing from the "
-				"export"), "%s", E.msg);
+				"export"),
+		  "%s", E.msg);
 	vg_run_result_clear(&res);
 	cr_assert_eq(store_points(S), 0);
 }
@@ -210,7 +215,8 @@ Test(nomt, age_filter_reads_only_the_chosen_class)
 	int rc = run_plugin("ameli_no_mt",
 			    "{\"url\": \"patients-sans-medecin-traitant.csv\","
 			    " \"age_field\": \"libelle_region\","
-			    " \"age_value\": \"Bretagne\"}", &res);
+			    " \"age_value\": \"Bretagne\"}",
+			    &res);
 	cr_assert_eq(rc, 0, "%s", E.msg);
 	cr_assert_eq(res.rows_written, 0);
 	vg_run_result_clear(&res);

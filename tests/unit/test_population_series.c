@@ -19,8 +19,8 @@ static void setup(void)
 	OK(vg_store_open(&S, DIR_, NULL, &E));
 	vg_import_report *rep = calloc(1, sizeof(*rep));
 	OK(vg_import_territories(
-		S, root_path("tests/fixtures/real/territories_cog2024.csv"),
-		NULL, rep, &E));
+	    S, root_path("tests/fixtures/real/territories_cog2024.csv"), NULL,
+	    rep, &E));
 	free(rep);
 }
 
@@ -36,9 +36,9 @@ TestSuite(popseries, .init = setup, .fini = teardown, .timeout = 300);
  * and the daemon), `config` JSON or NULL. */
 static int run_series(const char *config, vg_run_result *res)
 {
-	const char *roots[] = { root_path("node_modules"), root_path("plugins") };
-	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
-			      .roots = roots, .nroots = 2 };
+	const char *roots[] = {root_path("node_modules"), root_path("plugins")};
+	vg_plugin_env env = {
+	    .lib_dir = root_path("plugins/lib"), .roots = roots, .nroots = 2};
 	vg_plugin *p;
 	OK(vg_plugin_load(root_path("plugins/population_series.lua"), &env, &p,
 			  &E));
@@ -67,10 +67,10 @@ typedef struct version {
 } version;
 
 static const version VERSIONS[] = {
-	{ "2020", "decoupage-pop2020" },
-	{ "2021", "decoupage-pop2021" },
-	{ "2022", "@etalab/decoupage-administratif" },
-	{ "2023", "decoupage-pop2023" },
+    {"2020", "decoupage-pop2020"},
+    {"2021", "decoupage-pop2021"},
+    {"2022", "@etalab/decoupage-administratif"},
+    {"2023", "decoupage-pop2023"},
 };
 
 static cJSON *load_json(const char *rel)
@@ -114,7 +114,8 @@ static size_t version_sums(const char *dir, dep_sum *out, size_t max,
 	{
 		const char *type = str(c, "type"), *code = str(c, "code");
 		const char *dep = str(c, "departement");
-		const cJSON *pop = cJSON_GetObjectItemCaseSensitive(c, "population");
+		const cJSON *pop =
+		    cJSON_GetObjectItemCaseSensitive(c, "population");
 		if (strcmp(type, "commune-actuelle") &&
 		    strcmp(type, "arrondissement-municipal"))
 			continue;
@@ -184,10 +185,12 @@ Test(popseries, millesime_2022_equals_the_insee_file)
 {
 	run_ok();
 	vg_csv *c;
-	vg_csv_opts co = { .sep = ';', .header = true };
-	OK(vg_csv_open_file(&c, root_path("plugins/data/population/"
-					  "popref2025_rp2022/ensemble~Communes.csv"),
-			    &co, &E));
+	vg_csv_opts co = {.sep = ';', .header = true};
+	OK(vg_csv_open_file(
+	    &c,
+	    root_path("plugins/data/population/"
+		      "popref2025_rp2022/ensemble~Communes.csv"),
+	    &co, &E));
 	vg_csv_row *row;
 	size_t n = 0;
 	while (vg_csv_next(c, &row, &E) == 1) {
@@ -198,12 +201,13 @@ Test(popseries, millesime_2022_equals_the_insee_file)
 		char code[16], terr[24];
 		snprintf(code, sizeof(code), "%s%s",
 			 strncmp(dep, "97", 2) ? dep : "97", com);
-		bool arm = !strncmp(code, "751", 3) ||
-			   (strcmp(code, "69381") >= 0 &&
-			    strcmp(code, "69389") <= 0) ||
-			   (strcmp(code, "13201") >= 0 &&
-			    strcmp(code, "13216") <= 0);
-		snprintf(terr, sizeof(terr), "%s:%s", arm ? "arm" : "com", code);
+		bool arm =
+		    !strncmp(code, "751", 3) ||
+		    (strcmp(code, "69381") >= 0 &&
+		     strcmp(code, "69389") <= 0) ||
+		    (strcmp(code, "13201") >= 0 && strcmp(code, "13216") <= 0);
+		snprintf(terr, sizeof(terr), "%s:%s", arm ? "arm" : "com",
+			 code);
 		double want = strtod(row->fields[7].ptr, NULL);
 		cr_assert_eq(point(terr, "2022"), want, "%s", terr);
 		n++;
@@ -245,16 +249,17 @@ Test(popseries, departement_totals_per_millesime)
 		dep_sum sums[128];
 		size_t ncom;
 		size_t n = version_sums(VERSIONS[v].dir, sums, 128, &ncom);
-		cr_assert_eq(n, 100, "%s: %zu départements", VERSIONS[v].year, n);
+		cr_assert_eq(n, 100, "%s: %zu départements", VERSIONS[v].year,
+			     n);
 		cr_assert_gt(ncom, 34800);
 		for (size_t i = 0; i < n; i++) {
 			char terr[16];
 			snprintf(terr, sizeof(terr), "dep:%s", sums[i].dep);
-			vg_agg_value got = engine("population", terr,
-						  VERSIONS[v].year);
-			cr_assert_eq(got.value, sums[i].sum, "%s %s: %.0f != %.0f",
-				     terr, VERSIONS[v].year, got.value,
-				     sums[i].sum);
+			vg_agg_value got =
+			    engine("population", terr, VERSIONS[v].year);
+			cr_assert_eq(got.value, sums[i].sum,
+				     "%s %s: %.0f != %.0f", terr,
+				     VERSIONS[v].year, got.value, sums[i].sum);
 			cr_assert_eq(got.source, VG_SOURCE_COMPUTED);
 		}
 	}
@@ -264,12 +269,14 @@ Test(popseries, departement_totals_per_millesime)
 	cr_assert(!dep18.cov.partial);
 	/* ...and Lugny-Bourbonnais (18131), absorbed by Osmery (18173) in
 	 * 2023 without becoming a commune déléguée, is counted in Osmery. */
-	cJSON *all = load_json("node_modules/decoupage-pop2020/data/communes.json");
+	cJSON *all =
+	    load_json("node_modules/decoupage-pop2020/data/communes.json");
 	double lugny = NAN, osmery = NAN;
 	const cJSON *c;
 	cJSON_ArrayForEach(c, all)
 	{
-		const cJSON *pop = cJSON_GetObjectItemCaseSensitive(c, "population");
+		const cJSON *pop =
+		    cJSON_GetObjectItemCaseSensitive(c, "population");
 		if (!strcmp(str(c, "type"), "commune-actuelle") &&
 		    !strcmp(str(c, "code"), "18131"))
 			lugny = pop->valuedouble;
@@ -325,7 +332,8 @@ Test(popseries, series_of_one_commune)
 			if (!strcmp(str(c, "type"), "commune-actuelle") &&
 			    !strcmp(str(c, "code"), "85146"))
 				want = cJSON_GetObjectItemCaseSensitive(
-					       c, "population")->valuedouble;
+					   c, "population")
+					   ->valuedouble;
 		}
 		cJSON_Delete(all);
 		cr_assert_eq(pts[v].value, want, "%s", VERSIONS[v].year);
@@ -359,9 +367,9 @@ Test(popseries, insee_population_and_a_rerun_change_nothing)
 	uint32_t before = vintage_of("com:85146", "2022");
 	run_ok();
 	cr_assert_eq(store_vintages(S), v0);
-	const char *roots[] = { root_path("plugins/data") };
-	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
-			      .roots = roots, .nroots = 1 };
+	const char *roots[] = {root_path("plugins/data")};
+	vg_plugin_env env = {
+	    .lib_dir = root_path("plugins/lib"), .roots = roots, .nroots = 1};
 	vg_plugin *p;
 	OK(vg_plugin_load(root_path("plugins/insee_population.lua"), &env, &p,
 			  &E));
@@ -391,10 +399,12 @@ Test(popseries, wrong_version_or_config_is_refused)
 	rc = run_series("{\"versions\": \"2020:decoupage-pop2020\"}", &res);
 	cr_assert_neq(rc, 0);
 	cr_assert(strstr(E.msg, "config 'versions': '2020:decoupage-pop2020' "
-				"is not YEAR=PACKAGE_DIR@VERSION"), "%s", E.msg);
+				"is not YEAR=PACKAGE_DIR@VERSION"),
+		  "%s", E.msg);
 	vg_run_result_clear(&res);
 	rc = run_series("{\"versions\": \"2020=decoupage-pop2020@2.3.1,"
-			"2020=decoupage-pop2020@2.3.1\"}", &res);
+			"2020=decoupage-pop2020@2.3.1\"}",
+			&res);
 	cr_assert_neq(rc, 0);
 	cr_assert(strstr(E.msg, "millésime 2020 given twice"), "%s", E.msg);
 	vg_run_result_clear(&res);
