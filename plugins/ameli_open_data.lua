@@ -30,34 +30,14 @@ local LICENCE = "Licence Ouverte 2.0 — Source : Assurance Maladie (data.ameli.
 local REQUIRED = { "annee", "profession_sante", "region", "departement",
                    "libelle_classe_age", "libelle_sexe", "effectif", "densite" }
 
-local insee = require "insee"
-
--- Rows mix levels: region "99" is France entière, departement "999" the
--- région's total, else a département; "inconnu" (unknown) gives nil.
-local function territory(dep, reg)
-  if reg == "99" then return "fr" end
-  if dep == "999" then
-    if reg and reg:match("^%d%d$") then return "reg:" .. reg end
-    return nil
-  end
-  local d = insee.dep_code(dep)
-  return d and "dep:" .. d or nil
-end
+local ameli = require "ameli"
+local territory, check_fields = ameli.territory, ameli.check_fields
 
 -- Fields of the export of "patients-longueduree-annuelle" (patients en
 -- ALD, by département and year): the rate comes as French text
 -- (`taux_patients_ald_sans_mt`, "12,3"; "NC" when not published) and as
 -- a parsed number (`taux_patients_ald_sans_mt_integer`, despite its name).
 local ALD_REQUIRED = { "annee", "region", "departement", "taux_patients_ald_sans_mt" }
-
-local function check_fields(row, fields, where)
-  for _, k in ipairs(fields) do
-    if row[k] == nil then
-      error(("%s: field '%s' missing from the export (fields %s)")
-        :format(where, k, table.concat(fields, ", ")), 2)
-    end
-  end
-end
 
 local function read_ald(ctx)
   local src = ctx:fetch(ctx.config.ald_url)

@@ -38,17 +38,28 @@ local INDICATORS = {
     "Assurance Maladie, data.ameli.fr ; Insee, estimations de population",
     "Médecins généralistes libéraux / population estimée au 1er janvier × 100 000 "
       .. "(le dénominateur des densités publiées par l'Assurance Maladie)."),
+  -- A share, not a density: scale 100. Both counts come by département
+  -- (plugin ameli_no_mt), so it exists from the département up.
+  no_mt_share = {
+    label = "Part des patients de 17 ans et plus sans médecin traitant", unit = "%",
+    aggregate = "ratio(patients_17p_without_mt, patients_17p, 100)",
+    source = "Assurance Maladie, data.ameli.fr (jeu de données non vérifié hors ligne)",
+    licence = "Licence Ouverte 2.0", periodicity = "year", decimals = 1,
+    description = "Patients de 17 ans et plus sans médecin traitant / patients de 17 ans et "
+      .. "plus × 100, somme des numérateurs sur somme des dénominateurs à chaque échelle.",
+  },
 }
 
 -- The inputs each rule needs, with the period to look for at `fr`.
 local INPUTS = { "physicians", "population_estimee", "gp_count_rpps", "population",
-                 "gp_liberal_count" }
+                 "gp_liberal_count", "patients_17p_without_mt", "patients_17p" }
 
 return {
   name = "health_densities",
-  description = "Densités dérivées (ratios de sommes) : médecins, généralistes RPPS et libéraux",
+  description = "Densités et parts dérivées (ratios de sommes) : médecins, généralistes RPPS et "
+    .. "libéraux, patients sans médecin traitant",
   after = { "insee_population", "insee_estimations", "drees_physicians", "rpps_gp",
-            "ameli_open_data" },
+            "ameli_open_data", "ameli_no_mt", "population_series" },
   indicators = INDICATORS,
   config = { period = "2025" },
   timeout = "1m",

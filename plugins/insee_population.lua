@@ -10,12 +10,8 @@ return {
   description = "Population municipale et totale des communes (INSEE, recensement)",
   schedule = "0 4 * * 1",
   indicators = {
-    population = {
-      label = "Population municipale", unit = "habitants", aggregate = "sum",
-      source = "Insee, recensement de la population (populations de référence 2022)",
-      licence = "Licence Ouverte 2.0 — Source : Insee",
-      periodicity = "year", decimals = 0,
-    },
+    -- shared with population_series (plugins/lib/insee.lua)
+    population = insee.POPULATION,
     population_totale = {
       label = "Population totale", unit = "habitants",
       -- Population comptée à part may be counted in two communes: never

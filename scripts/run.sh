@@ -13,7 +13,7 @@ mkdir -p "$(dirname "$DATA")"
 
 # Order matters: rpps-free derived ratios last (health_densities only
 # declares rules, it needs no data).
-PLUGINS="insee_population insee_estimations drees_physicians drees_apl health_densities"
+PLUGINS="insee_population population_series insee_estimations drees_physicians drees_apl health_densities"
 
 if ! "$VIGIE" --data "$DATA" stat 2>/dev/null | grep -q '^points;[1-9]'; then
 	echo "== loading the sample data into $DATA"
@@ -21,7 +21,8 @@ if ! "$VIGIE" --data "$DATA" stat 2>/dev/null | grep -q '^points;[1-9]'; then
 	for p in $PLUGINS; do
 		# insee_population's default path is relative to a data root:
 		# plugins/data holds the same INSEE file.
-		"$VIGIE" plugin run "plugins/$p.lua" --data "$DATA" --root plugins/data \
+		# population_series reads the npm packages of node_modules/.
+		"$VIGIE" plugin run "plugins/$p.lua" --data "$DATA" --root plugins/data --root node_modules \
 			2> >(grep -v '^\[warn\].*row rejected' >&2) | tail -1
 	done
 fi
@@ -70,7 +71,7 @@ cat <<MSG
 MSG
 # The bundled plugins read their sample files from plugins/data and, when
 # present, the shared real data next to the repository (no network).
-ROOTS=(--fetch-root "$PWD/plugins/data")
+ROOTS=(--fetch-root "$PWD/plugins/data" --fetch-root "$PWD/node_modules")
 [ -d ../shared/data ] && ROOTS+=(--fetch-root "$(cd ../shared/data && pwd)")
 exec build/vigied --foreground "${ROOTS[@]}" --data "$DATA" --plugins plugins \
 	--listen "unix:$SOCK" --listen "tcp:127.0.0.1:$PORT" \

@@ -62,4 +62,20 @@ function M.dep_code(cell)
   return nil
 end
 
+-- The indicator `population` (population municipale of a census
+-- millésime, by commune), declared by insee_population (the INSEE file of
+-- one millésime) and population_series (several millésimes from the
+-- yearly versions of @etalab/decoupage-administratif): one definition, so
+-- that neither plugin's run rewrites the other's metadata. The period is
+-- the census reference year, not the year the figures came into force.
+M.POPULATION = {
+  label = "Population municipale", unit = "habitants", aggregate = "sum",
+  description = "Population municipale des populations légales (recensement) ; "
+    .. "période = année de référence du recensement (populations de référence N, "
+    .. "en vigueur au 1er janvier N+3, publiées dans la géographie au 1er janvier N+2)",
+  source = "Insee, recensement de la population (populations de référence)",
+  licence = "Licence Ouverte 2.0 — Source : Insee",
+  periodicity = "year", decimals = 0,
+}
+
 return M

@@ -91,6 +91,15 @@ if cmp -s "$T/geo.txt" "$T/fix.txt"; then ok; else
 	ko "cog: differs from the fixture: $(diff "$T/geo.txt" "$T/fix.txt" | head -5)"
 fi
 
+# ---- population_series: the npm packages of node_modules/ (npm ci) ----------------
+vg plugin run "$P/population_series.lua" --data "$D" --root "$ROOT/node_modules"
+eq "population_series: exit" "$rc" 0
+has "population_series: rows" "$T/out" "rows written 139795, rejected 447"
+vg --data "$D" --format csv series population com:85146
+for y in "2020;20578" "2021;20605" "2022;20754" "2023;21134"; do
+	has "population_series: Montaigu-Vendée $y" "$T/out" "$y;ok"
+done
+
 # ---- ameli: the URL is configuration ----------------------------------------------
 if python3 -c 'import http.server' 2>/dev/null; then
 	mkdir -p "$T/www"
@@ -111,6 +120,10 @@ if python3 -c 'import http.server' 2>/dev/null; then
 	has "ameli: ALD share, decimal comma" "$T/out" "2023;3.4;ok"
 	vg --data "$D" --format csv series gp_liberal_count dep:44
 	has "ameli: NS is suppressed" "$T/out" "2024;;suppressed"
+	cp "$ROOT/tests/fixtures/plugins/ameli/patients-sans-medecin-traitant.csv" "$T/www/nomt.csv"
+	vg plugin run "$P/ameli_no_mt.lua" --data "$D" --config "url=http://127.0.0.1:$PORT/nomt.csv"
+	eq "ameli_no_mt over http: exit" "$rc" 0
+	has "ameli_no_mt over http: rows" "$T/out" "rows written 20, rejected 1"
 else
 	echo "skip: python3 http.server not available" >&2
 fi
