@@ -78,8 +78,8 @@ local function passage_table(ctx, file, communes, olds)
     end
     path[code] = true
     local acc = {}
-    -- One successor per old code in the COG (weight 1); the sums keep
-    -- the rule general (a split's shares multiply along the path).
+    -- One commune per old code in the COG (weight 1): a chain ends
+    -- where its last link does, with that link's weights.
     for c, w in pairs(walk(succ[code], path)) do acc[c] = (acc[c] or 0) + w end
     path[code] = nil
     return acc

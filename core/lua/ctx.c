@@ -310,7 +310,7 @@ static void successors_field(lua_State *L, const char *code, vg_territory *t)
 					   key ? key : "?");
 			lua_pop(L, 1);
 		}
-		size_t len;
+		size_t len = 0; /* luaL_error is not marked noreturn */
 		const char *s = NULL;
 		if (lua_getfield(L, -1, "code") == LUA_TSTRING)
 			s = lua_tolstring(L, -1, &len);

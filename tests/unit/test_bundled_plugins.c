@@ -696,6 +696,92 @@ Test(bundled, cog_equals_the_fixture_successors_included)
 	free(want.v);
 }
 
+/* A small COG (same columns as v_commune_2024.csv) under DIR_: cog run
+ * on it with the real EPCI and names files; returns the code. */
+static int run_cog_on(const char *communes_csv)
+{
+	char path[1024], cfg[1200];
+	snprintf(path, sizeof(path), "%s/v_commune.csv", DIR_);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("TYPECOM,COM,REG,DEP,CTCD,ARR,TNCC,NCC,NCCENR,LIBELLE,CAN,"
+	      "COMPARENT\n",
+	      f);
+	fputs(communes_csv, f);
+	fclose(f);
+	snprintf(cfg, sizeof(cfg), "{\"communes\": \"%s\"}", path);
+	const char *roots[] = { root_path("plugins"), DIR_ };
+	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
+			      .roots = roots, .nroots = 2 };
+	vg_plugin *p;
+	OK(vg_plugin_load(root_path("plugins/cog.lua"), &env, &p, &E));
+	vg_run_result res;
+	int rc = run_with(p, S, cfg, NULL, &res);
+	vg_run_result_clear(&res);
+	vg_plugin_free(p);
+	return rc;
+}
+
+#define COM(code, name, parent, type)                                   \
+	"\"" type "\",\"" code "\",\"52\",\"85\",\"85D\",\"851\",\"0\",\"X\"," \
+	"\"X\",\"" name "\",\"8512\",\"" parent "\"\n"
+
+Test(bundled, cog_chains_and_bad_passages)
+{
+	/* A chain: 85999 was merged into 85027, itself later into 85146:
+	 * 85999 ends in 85146, with weight 1. A COMD with its commune's own
+	 * code is no old code. (The COG 2024 has no chain: COMPARENT is
+	 * always current there.) */
+	char dir[1024];
+	snprintf(dir, sizeof(dir), "%s/chain", DIR_);
+	vg_store_close(S);
+	OK(vg_store_open(&S, dir, NULL, &E));
+	int rc = run_cog_on(COM("85146", "Montaigu-Vendée", "", "COM")
+				    COM("85146", "Montaigu", "85146", "COMD")
+					    COM("85027", "Boufféré", "85146",
+						"COMD")
+						    COM("85999", "Ancienne",
+							"85027", "COMA"));
+	cr_assert_eq(rc, 0, "%s\n%s", E.msg, LOGS);
+	cr_assert(strstr(LOGS, "1 communes, 0 arrondissements municipaux, 2 "
+			       "old commune codes"),
+		  "%s", LOGS);
+	vg_read *rd;
+	uint32_t m, a, b;
+	OK(vg_read_begin(S, &rd, &E));
+	OK(vg_read_territory_id(rd, "com:85146", &m, &E));
+	OK(vg_read_territory_id(rd, "com:85027", &a, &E));
+	OK(vg_read_territory_id(rd, "com:85999", &b, &E));
+	const vg_passage *ps;
+	cr_assert_eq(vg_read_territory_successors(rd, a, &ps), 1);
+	cr_assert_eq(ps[0].terr, m);
+	cr_assert_eq(vg_read_territory_successors(rd, b, &ps), 1);
+	cr_assert_eq(ps[0].terr, m);
+	cr_assert_eq(ps[0].weight, 1);
+	cr_assert_eq(vg_read_territory_successors(rd, m, &ps), 0);
+	cr_assert_str_eq(vg_read_territory_name(rd, m), "Montaigu-Vendée");
+	vg_read_end(rd);
+
+	/* Refused with the file and line, nothing written. */
+	static const struct {
+		const char *csv, *msg;
+	} bad[] = {
+		{ COM("85146", "M", "", "COM") COM("85027", "B", "85146", "COMD")
+			  COM("85027", "B", "85300", "COMA"),
+		  "v_commune.csv:4: old code 85027 has two communes (85146, "
+		  "85300)" },
+		{ COM("85146", "M", "", "COM") COM("85998", "B", "85997", "COMD"),
+		  "old code 85997: no current successor (via 85998)" },
+		{ COM("85146", "M", "", "COM") COM("85998", "B", "85997", "COMD")
+			  COM("85997", "C", "85998", "COMD"),
+		  "no current successor (via 85997, 85998)" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(run_cog_on(bad[i].csv), VG_EPLUGIN, "%zu", i);
+		cr_expect(strstr(E.msg, bad[i].msg), "%zu: %s", i, E.msg);
+	}
+}
+
 /* ---- ameli_open_data: the Opendatasoft export format ------------------ */
 
 Test(bundled, ameli_export_statuses_and_liberal_gp_density)
