@@ -1,21 +1,34 @@
 -- The French geography from the INSEE Code officiel géographique: France,
 -- régions, départements, EPCI, communes and arrondissements municipaux,
 -- with their parents (a commune: its EPCI, département and région; an
--- arrondissement: its commune, département and région). Re-runnable each
--- year: point the config at the new vintage.
+-- arrondissement: its commune, département and région), and the passage
+-- table (old commune codes -> the commune that replaced them). Re-runnable
+-- each year: point the config at the new vintage. `make run` loads the
+-- geography with it, from the copies in plugins/data/.
 --
 -- The same rules as scripts/cog_to_territories.py (whose output is the
--- committed fixture tests/fixtures/real/territories_cog2024.csv; the test
--- checks this plugin defines exactly the same territories):
--- - communes are TYPECOM=COM rows, arrondissements ARM rows; communes
---   déléguées / associées (COMD/COMA) are not territories (they feed a
---   passage table, not written by this plugin: see drees_apl for their
---   use);
+-- committed fixture tests/fixtures/real/territories_cog2024.csv; the tests
+-- check this plugin defines exactly the same territories, successors
+-- included):
+-- - communes are TYPECOM=COM rows, arrondissements ARM rows;
+-- - communes déléguées / associées (COMD/COMA) whose code differs from
+--   their commune's (COMPARENT) are former communes merged into it: each
+--   becomes an old code (no parents) whose successor is the current
+--   commune, so that data published under it (com:85027, 2015) is counted
+--   in the commune nouvelle (com:85146). A COMD with its commune's own
+--   code (85146 Montaigu in Montaigu-Vendée) is the same code: nothing.
+--   Chains (A into B, B later into C) are followed to the current
+--   commune, weights multiplied along a path and added where two paths
+--   meet (in the COG COMPARENT is already current: no chain in practice);
 -- - the COG has no names for départements and régions: they come from the
 --   populations légales workbook (ensemble~Departements / ~Regions);
 --   Mayotte (976, région 06) is absent from it and named here;
 -- - an EPCI's parent is the département holding all its communes, else
---   the région holding them all, else France.
+--   the région holding them all, else France: containment is exact (the
+--   engine counts a territory's descendants through its parents, so a
+--   cross-border EPCI under one département would bring another
+--   département's communes into it). How many EPCI cross a border is
+--   logged (docs/architecture.md, "Levels are data").
 local EXTRA_DEPS = { ["976"] = { "06", "Mayotte" } }
 local EXTRA_REGS = { ["06"] = "Mayotte" }
 
@@ -32,16 +45,71 @@ local function count(t)
   return n
 end
 
+-- Each old code (COMD/COMA row) -> list of {current code, weight},
+-- following chains; `communes` the current ones. Refuses what the Python
+-- script refuses: an old code given two different communes, a chain that
+-- ends nowhere or loops. An old code that is also a current commune is
+-- not an old code: skipped with a warning. Returns passage, old names.
+local function passage_table(ctx, file, communes, olds)
+  local current = {}
+  for _, c in ipairs(communes) do current[c[1]] = true end
+  local succ, name = {}, {}
+  for _, o in ipairs(olds) do
+    local code, parent = o[1], o[3]
+    if current[code] then
+      ctx:log("warn", ("%s:%d: %s %s is also a current commune: not an old code, skipped")
+        :format(file, o[4], o[5], code))
+    else
+      if succ[code] and succ[code] ~= parent then
+        error(("%s:%d: old code %s has two communes (%s, %s)")
+          :format(file, o[4], code, succ[code], parent))
+      end
+      succ[code], name[code] = parent, o[2]
+    end
+  end
+  local function walk(code, path)
+    if current[code] then return { [code] = 1.0 } end
+    if path[code] or not succ[code] then
+      local p = {}
+      for c in pairs(path) do p[#p + 1] = c end
+      table.sort(p)
+      error(("%s: old code %s: no current successor (via %s)")
+        :format(file, code, table.concat(p, ", ")))
+    end
+    path[code] = true
+    local acc = {}
+    -- One commune per old code in the COG (weight 1): a chain ends
+    -- where its last link does, with that link's weights.
+    for c, w in pairs(walk(succ[code], path)) do acc[c] = (acc[c] or 0) + w end
+    path[code] = nil
+    return acc
+  end
+  local out = {}
+  for old in pairs(succ) do
+    local list = {}
+    for c, w in pairs(walk(old, {})) do list[#list + 1] = { c, w } end
+    table.sort(list, function(a, b) return a[1] < b[1] end)
+    out[old] = list
+  end
+  return out, name
+end
+
 return {
   name = "cog",
   description = "Géographie : communes, arrondissements, EPCI, départements, régions (INSEE, COG)",
   config = {
-    communes = "cog/v_commune_2024.csv",
-    epci = "epci/EPCI_au_01-01-2024~Composition_communale.csv",
-    epci_names = "epci/EPCI_au_01-01-2024~EPCI.csv",
-    departements = "population/popref2025_rp2022/ensemble~Departements.csv",
-    regions = "population/popref2025_rp2022/ensemble~Regions.csv",
+    -- Byte copies of the INSEE files (plugins/data/SHA256SUMS), found
+    -- next to the plugin: no network, no ../shared needed.
+    communes = "data/cog/v_commune_2024.csv",
+    epci = "data/epci/EPCI_au_01-01-2024~Composition_communale.csv",
+    epci_names = "data/epci/EPCI_au_01-01-2024~EPCI.csv",
+    departements = "data/population/popref2025_rp2022/ensemble~Departements.csv",
+    regions = "data/population/popref2025_rp2022/ensemble~Regions.csv",
   },
+  -- The COG of 1 January is published in the first months of the year;
+  -- a run on unchanged files commits nothing new, so nothing downstream
+  -- reruns. The plugins that write by territory list cog in `after`.
+  schedule = "0 3 1 3 *",
   timeout = "10m",
   memory = "512M",
   run = function(ctx)
@@ -68,7 +136,7 @@ return {
     end
 
     local src = ctx:fetch(cfg.communes)
-    local communes, arms = {}, {}
+    local communes, arms, olds = {}, {}, {}
     for row, line in ctx:csv(src, { sep = "," }) do
       if row.TYPECOM == "COM" then
         if not deps[row.DEP] or not regs[row.REG] then
@@ -78,8 +146,11 @@ return {
         communes[#communes + 1] = { row.COM, row.LIBELLE, row.DEP, row.REG }
       elseif row.TYPECOM == "ARM" then
         arms[#arms + 1] = { row.COM, row.LIBELLE, row.DEP, row.REG, row.COMPARENT }
+      elseif (row.TYPECOM == "COMD" or row.TYPECOM == "COMA") and row.COM ~= row.COMPARENT then
+        olds[#olds + 1] = { row.COM, row.LIBELLE, row.COMPARENT, line, row.TYPECOM }
       end
     end
+    local passage, old_name = passage_table(ctx, src.name, communes, olds)
 
     local epci_deps, epci_regs = {}, {}
     for _, c in ipairs(communes) do
@@ -100,6 +171,7 @@ return {
       ctx:define_territory{ code = "dep:" .. code, name = deps[code][2],
                             parents = { "reg:" .. deps[code][1] } }
     end
+    local cross_dep, cross_reg = 0, 0
     for _, e in ipairs(sorted_keys(epci_deps)) do
       local parent = "fr"
       if count(epci_deps[e]) == 1 then
@@ -107,6 +179,8 @@ return {
       elseif count(epci_regs[e]) == 1 then
         parent = "reg:" .. next(epci_regs[e])
       end
+      if count(epci_deps[e]) > 1 then cross_dep = cross_dep + 1 end
+      if count(epci_regs[e]) > 1 then cross_reg = cross_reg + 1 end
       ctx:define_territory{ code = "epci:" .. e, name = epci_name[e] or e, parents = { parent } }
     end
     for i, c in ipairs(communes) do
@@ -121,8 +195,21 @@ return {
       ctx:define_territory{ code = "arm:" .. a[1], name = a[2],
                             parents = { "com:" .. a[5], "dep:" .. a[3], "reg:" .. a[4] } }
     end
+    -- After the communes: a successor must be defined (here or in the
+    -- store) when the run commits.
+    local olds_sorted = sorted_keys(passage)
+    for _, old in ipairs(olds_sorted) do
+      local succ = {}
+      for i, s in ipairs(passage[old]) do
+        succ[i] = { code = "com:" .. s[1], weight = s[2] }
+      end
+      ctx:define_territory{ code = "com:" .. old, name = old_name[old], successors = succ }
+    end
     ctx:progress(#communes + #arms, #communes + #arms)
-    ctx:log("info", ("%d régions, %d départements, %d EPCI, %d communes, %d arrondissements municipaux")
-      :format(count(regs), count(deps), count(epci_deps), #communes, #arms))
+    ctx:log("info", ("%d régions, %d départements, %d EPCI, %d communes, %d arrondissements municipaux, %d old commune codes")
+      :format(count(regs), count(deps), count(epci_deps), #communes, #arms, #olds_sorted))
+    ctx:log("info", ("%d EPCI cross a département border (%d of them a région border): "
+      .. "their parent is their région (or France), not a département")
+      :format(cross_dep, cross_reg))
   end,
 }

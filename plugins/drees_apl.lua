@@ -63,6 +63,9 @@ return {
   name = "drees_apl",
   description = "APL aux médecins généralistes par commune et part de la population sous 2,5 (DREES)",
   schedule = "0 6 * * 1",
+  -- Its territories come from cog: it reruns when cog commits a new
+  -- geography (on a fresh store, once cog has defined them).
+  after = { "cog" },
   indicators = {
     apl_mg = apl("APL aux médecins généralistes (sans borne d'âge)"),
     apl_mg_65 = apl("APL aux médecins généralistes de 65 ans et moins"),

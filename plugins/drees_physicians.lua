@@ -110,6 +110,9 @@ return {
   name = "drees_physicians",
   description = "Médecins (effectifs) et densités publiées par département et région (DREES, TCRD_068)",
   schedule = "0 5 * * 1",
+  -- Its territories come from cog: it reruns when cog commits a new
+  -- geography (on a fresh store, once cog has defined them).
+  after = { "cog" },
   indicators = {
     physicians = {
       label = "Médecins (ensemble, effectif)", unit = "médecins", aggregate = "sum",

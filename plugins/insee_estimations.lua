@@ -111,6 +111,9 @@ return {
   name = "insee_estimations",
   description = "Estimations de population au 1er janvier par département et âge (INSEE)",
   schedule = "0 5 * * 1",
+  -- Its territories come from cog: it reruns when cog commits a new
+  -- geography (on a fresh store, once cog has defined them).
+  after = { "cog" },
   indicators = {
     population_estimee = {
       label = "Population estimée au 1er janvier", unit = "habitants", aggregate = "sum",

@@ -9,6 +9,9 @@ return {
   name = "insee_population",
   description = "Population municipale et totale des communes (INSEE, recensement)",
   schedule = "0 4 * * 1",
+  -- Its territories come from cog: it reruns when cog commits a new
+  -- geography (on a fresh store, once cog has defined them).
+  after = { "cog" },
   indicators = {
     -- shared with population_series (plugins/lib/insee.lua)
     population = insee.POPULATION,

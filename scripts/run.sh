@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
 # `make run`: load the bundled real sample data into ./var/data once, then
 # start vigied on it. Called by the Makefile after install-deps and
-# the build. No network: the geography is the committed COG 2024 fixture,
-# everything else is ingested by the bundled plugins (plugins/*.lua) from
-# the real files shipped in plugins/data/ — the same code the daemon runs.
+# the build. No network, no ../shared needed: everything, the geography
+# first (plugin cog: the COG 2024 with its passage table), is ingested by
+# the bundled plugins (plugins/*.lua) from the real files shipped in
+# plugins/data/ — the same code the daemon runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${VIGIE_DATA:-var/data}
 VIGIE=build/vigie
-FIX=tests/fixtures/real
 mkdir -p "$(dirname "$DATA")"
 
-# Order matters: rpps-free derived ratios last (health_densities only
-# declares rules, it needs no data).
-PLUGINS="insee_population population_series insee_estimations drees_physicians drees_apl health_densities"
+# Order matters: the geography first (every other plugin writes by
+# territory), derived ratios last (health_densities only declares rules,
+# it needs no data). The daemon keeps the same order through `after`.
+PLUGINS="cog insee_population population_series insee_estimations drees_physicians drees_apl health_densities"
 
 if ! "$VIGIE" --data "$DATA" stat 2>/dev/null | grep -q '^points;[1-9]'; then
 	echo "== loading the sample data into $DATA"
-	"$VIGIE" --data "$DATA" import territories "$FIX/territories_cog2024.csv"
 	for p in $PLUGINS; do
 		# insee_population's default path is relative to a data root:
 		# plugins/data holds the same INSEE file.

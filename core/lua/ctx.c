@@ -265,6 +265,77 @@ static void str_field(lua_State *L, int t, const char *k, char *out,
 	lua_pop(L, 1);
 }
 
+/* `successors = { {code = "com:85146", weight = 1}, ... }` of the table at
+ * index 2 into t (an old code: the passage table). Read before members
+ * because it allocates nothing: a Lua error here leaks nothing. As in the
+ * territories CSV, one successor may omit its weight (1: a merger); a
+ * split gives every share. Range, sum, own code and "no parents nor
+ * members" are vg_batch_territory's checks, shared with the CSV import;
+ * that the successors exist is checked at commit (they may be defined
+ * later in the run). */
+static void successors_field(lua_State *L, const char *code, vg_territory *t)
+{
+	int ty = lua_getfield(L, 2, "successors");
+	if (ty == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	if (ty != LUA_TTABLE)
+		luaL_error(L, "ctx:define_territory{code = '%s'}: 'successors' "
+			   "must be a list of {code = ..., weight = ...}",
+			   code);
+	size_t n = lua_rawlen(L, -1);
+	if (n == 0)
+		luaL_error(L, "ctx:define_territory{code = '%s'}: 'successors' "
+			   "is empty (leave it out for a current territory)",
+			   code);
+	if (n > VG_MAX_SUCCESSORS)
+		luaL_error(L, "ctx:define_territory{code = '%s'}: more than %d "
+			   "successors", code, VG_MAX_SUCCESSORS);
+	for (size_t i = 0; i < n; i++) {
+		int k = (int)i + 1;
+		if (lua_rawgeti(L, -1, k) != LUA_TTABLE)
+			luaL_error(L, "ctx:define_territory{code = '%s'}: "
+				   "successors[%d] is not a table {code = ..., "
+				   "weight = ...}", code, k);
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			const char *key = lua_type(L, -2) == LUA_TSTRING
+						  ? lua_tostring(L, -2)
+						  : NULL;
+			if (!key || (strcmp(key, "code") && strcmp(key, "weight")))
+				luaL_error(L, "ctx:define_territory{code = "
+					   "'%s'}: successors[%d]: unknown key "
+					   "'%s' (code, weight)", code, k,
+					   key ? key : "?");
+			lua_pop(L, 1);
+		}
+		size_t len = 0; /* luaL_error is not marked noreturn */
+		const char *s = NULL;
+		if (lua_getfield(L, -1, "code") == LUA_TSTRING)
+			s = lua_tolstring(L, -1, &len);
+		if (!s || len == 0 || len >= VG_CODE_MAX || strlen(s) != len)
+			luaL_error(L, "ctx:define_territory{code = '%s'}: "
+				   "successors[%d].code is not a territory "
+				   "code", code, k);
+		memcpy(t->successors[i].code, s, len + 1);
+		lua_pop(L, 1);
+		double w = 1;
+		int wt = lua_getfield(L, -1, "weight");
+		if (wt == LUA_TNUMBER)
+			w = lua_tonumber(L, -1);
+		else if (wt != LUA_TNIL || n > 1)
+			luaL_error(L, "ctx:define_territory{code = '%s'}: "
+				   "successors[%d].weight must be a number%s",
+				   code, k, n > 1 ? " (a split gives every "
+						    "share)" : "");
+		t->successors[i].weight = w;
+		lua_pop(L, 2);
+	}
+	t->nsuccessors = n;
+	lua_pop(L, 1);
+}
+
 static int ctx_define_territory(lua_State *L)
 {
 	run *r = get_run(L);
@@ -275,7 +346,7 @@ static int ctx_define_territory(lua_State *L)
 	str_field(L, 2, "code", raw, sizeof(raw), true);
 	str_field(L, 2, "name", t.name, sizeof(t.name), true);
 	static const char *const known[] = { "code", "name", "parents",
-					     "members", NULL };
+					     "members", "successors", NULL };
 	lua_pushnil(L);
 	while (lua_next(L, 2)) {
 		bool ok = false;
@@ -285,7 +356,8 @@ static int ctx_define_territory(lua_State *L)
 		if (!ok)
 			return luaL_error(L, "ctx:define_territory: unknown key "
 					  "'%s' (code, name, parents, "
-					  "members)", lua_type(L, -2) ==
+					  "members, successors)",
+					  lua_type(L, -2) ==
 					  LUA_TSTRING ? lua_tostring(L, -2)
 						      : "?");
 		lua_pop(L, 1);
@@ -310,6 +382,7 @@ static int ctx_define_territory(lua_State *L)
 		}
 	}
 	lua_pop(L, 1);
+	successors_field(L, raw, &t);
 	if (lua_getfield(L, 2, "members") == LUA_TTABLE) {
 		size_t n = lua_rawlen(L, -1);
 		/* Lua owns nothing here: a failing luaL_error below would

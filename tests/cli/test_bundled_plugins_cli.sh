@@ -7,8 +7,9 @@
 # the physician density matches the published one; the Assurance Maladie
 # plugin reads its URL from the config (here a local http server).
 #
-# The cog plugin, on the shared INSEE files, defines exactly the territories
-# of the committed fixture.
+# The cog plugin, on the INSEE files of plugins/data (no ../shared), defines
+# exactly the territories of the committed fixture, passage table included,
+# and a store loaded by the plugins alone (as `make run` does) answers.
 #
 # Env: VIGIE (the binary), VIGIE_ROOT (repo root), VIGIE_SHARED (../shared).
 # Exits non-zero if any check failed; the last line is "N passed, M failed".
@@ -77,19 +78,52 @@ has "wrong period: located" "$T/err" "TCRD_068~DEP.csv:1: title"
 
 # ---- cog: the geography from the INSEE files = the committed fixture --------------
 G=$T/geo
-vg plugin run "$P/cog.lua" --data "$G" --root "$SHARED/data"
+vg plugin run "$P/cog.lua" --data "$G"
 eq "cog: exit" "$rc" 0
-has "cog: counts" "$T/err" "18 régions, 101 départements, 1255 EPCI, 34935 communes, 45 arrondissements municipaux"
-"$VIGIE" --data "$G" --format csv territories --limit 100000 | tail -n +2 | cut -d';' -f1-4 | sort >"$T/geo.txt"
-# The fixture also holds the passage table (old commune codes, with a
-# successors column), which the cog plugin does not produce: compare the
-# current geography only.
-tail -n +2 "$ROOT/tests/fixtures/real/territories_cog2024.csv" | awk -F';' '$6 == ""' |
-	cut -d';' -f1-4 | sort >"$T/fix.txt"
-eq "cog: territories" "$(wc -l <"$T/geo.txt")" 36355
+has "cog: counts" "$T/err" "18 régions, 101 départements, 1255 EPCI, 34935 communes, 45 arrondissements municipaux, 1991 old commune codes"
+has "cog: EPCI across borders" "$T/err" "89 EPCI cross a département border (26 of them a région border)"
+# The JSON listing carries the successors; written back as the fixture's
+# columns (code;level;name;parent_codes;successors, a weight-1 successor
+# without its weight) the two must be identical, line for line.
+"$VIGIE" --data "$G" --format json territories --limit 100000 >"$T/geo.json"
+python3 - "$T/geo.json" >"$T/geo.txt" <<'PY'
+import json, sys
+for t in json.load(open(sys.argv[1], encoding="utf-8")):
+    su = t.get("successors", [])
+    if len(su) == 1 and abs(su[0]["weight"] - 1) < 1e-12:
+        s = su[0]["code"]
+    else:
+        s = "|".join(f"{e['code']}={e['weight']:.10g}" for e in su)
+    print(";".join([t["code"], t["level"], t["name"], t["parent_codes"], s]))
+PY
+LC_ALL=C sort -o "$T/geo.txt" "$T/geo.txt"
+python3 - "$ROOT/tests/fixtures/real/territories_cog2024.csv" >"$T/fix.txt" <<'PY'
+import csv, sys
+for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"), delimiter=";"):
+    print(";".join([r["code"], r["level"], r["name"], r["parent_codes"], r["successors"]]))
+PY
+LC_ALL=C sort -o "$T/fix.txt" "$T/fix.txt"
+eq "cog: territories" "$(wc -l <"$T/geo.txt")" 38346
+eq "cog: old codes" "$(awk -F';' '$5 != ""' "$T/geo.txt" | wc -l)" 1991
+has "cog: Boufféré -> Montaigu-Vendée" "$T/geo.txt" "com:85027;com;Boufféré;;com:85146"
 if cmp -s "$T/geo.txt" "$T/fix.txt"; then ok; else
 	ko "cog: differs from the fixture: $(diff "$T/geo.txt" "$T/fix.txt" | head -5)"
 fi
+# Run again on unchanged files: nothing new (the daemon's yearly run
+# then triggers none of the plugins listing cog in `after`).
+vg plugin run "$P/cog.lua" --data "$G"
+eq "cog again: exit" "$rc" 0
+# The other plugins on the geography cog wrote, as `make run` does.
+for p in insee_population insee_estimations drees_apl; do
+	vg plugin run "$P/$p.lua" --data "$G" --root "$P/data"
+	eq "run $p on cog's geography: exit" "$rc" 0
+done
+vg --data "$G" --format csv compare apl_mg com:85146 --period 2021
+has "cog store: APL of Montaigu-Vendée" "$T/out" "com:85146;Montaigu-Vendée;0;3.983;ok;published"
+vg --data "$G" --format csv aggregate population --territory dep:85 --period 2022
+v=$(grep '^dep:85;' "$T/out" | cut -d';' -f3)
+want=$(awk -F';' 'NR > 1 && $3 == "85" { print $8 }' "$P/data/population/popref2025_rp2022/ensemble~Departements.csv" | head -1)
+eq "cog store: population of Vendée = the published one" "$v" "$want"
 
 # ---- population_series: the npm packages of node_modules/ (npm ci) ----------------
 vg plugin run "$P/population_series.lua" --data "$D" --root "$ROOT/node_modules"

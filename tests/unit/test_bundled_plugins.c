@@ -521,6 +521,267 @@ Test(bundled, apl_montaigu_vendee_and_its_containers)
 			   1e-12);
 }
 
+/* ---- cog: the geography, passage table included ----------------------- */
+
+/* One territory as a line "code;level;name;parent_codes;successors", the
+ * successors written as scripts/cog_to_territories.py writes them. */
+typedef struct terr_line {
+	char s[640];
+} terr_line;
+
+static int line_cmp(const void *a, const void *b)
+{
+	return strcmp(((const terr_line *)a)->s, ((const terr_line *)b)->s);
+}
+
+typedef struct terr_lines {
+	vg_read *r;
+	terr_line *v;
+	size_t n;
+} terr_lines;
+
+static int store_line(void *ud, uint32_t id)
+{
+	terr_lines *x = ud;
+	vg_territory t;
+	OK(vg_read_territory(x->r, id, &t, &E));
+	char par[VG_MAX_PARENTS * VG_CODE_MAX] = "", suc[512] = "";
+	for (size_t i = 0; i < t.nparents; i++)
+		snprintf(par + strlen(par), sizeof(par) - strlen(par), "%s%s",
+			 i ? "," : "", t.parents[i]);
+	if (t.nsuccessors == 1 && fabs(t.successors[0].weight - 1) < 1e-12)
+		snprintf(suc, sizeof(suc), "%s", t.successors[0].code);
+	else
+		for (size_t i = 0; i < t.nsuccessors; i++)
+			snprintf(suc + strlen(suc), sizeof(suc) - strlen(suc),
+				 "%s%s=%.10g", i ? "|" : "",
+				 t.successors[i].code, t.successors[i].weight);
+	cr_assert_lt(x->n, 40000);
+	int w = snprintf(x->v[x->n++].s, sizeof(x->v[0].s), "%s;%s;%s;%s;%s",
+			 t.code, t.level, t.name, par, suc);
+	cr_assert_lt((size_t)w, sizeof(x->v[0].s));
+	vg_territory_clear(&t);
+	return 0;
+}
+
+Test(bundled, cog_equals_the_fixture_successors_included)
+{
+	/* The plugin on a fresh store (from plugins/data only, as `make run`
+	 * does), compared with the committed fixture line by line: codes,
+	 * levels, names, parents in order, successors and weights. */
+	char dir[1024];
+	snprintf(dir, sizeof(dir), "%s/cog", DIR_);
+	vg_store_close(S);
+	OK(vg_store_open(&S, dir, NULL, &E));
+	vg_run_result res;
+	int rc = run_bundled("cog", NULL, &res);
+	cr_assert_eq(rc, 0, "%s\n%s", E.msg, LOGS);
+	cr_assert_eq(res.commit.territories, 38346);
+	vg_run_result_clear(&res);
+	cr_assert(strstr(LOGS, "18 régions, 101 départements, 1255 EPCI, "
+			       "34935 communes, 45 arrondissements "
+			       "municipaux, 1991 old commune codes"),
+		  "%s", LOGS);
+
+	terr_lines got = { .v = calloc(40000, sizeof(terr_line)) };
+	OK(vg_read_begin(S, &got.r, &E));
+	OK(vg_read_territories(got.r, NULL, store_line, &got));
+
+	terr_lines want = { .v = calloc(40000, sizeof(terr_line)) };
+	vg_csv *c;
+	vg_csv_opts co = { .sep = ';', .header = true };
+	OK(vg_csv_open_file(&c, root_path("tests/fixtures/real/"
+					  "territories_cog2024.csv"), &co, &E));
+	vg_csv_row *row;
+	while (vg_csv_next(c, &row, &E) == 1) {
+		cr_assert_eq(row->nfields, 6);
+		cr_assert_lt(want.n, 40000);
+		int w = snprintf(want.v[want.n++].s, sizeof(want.v[0].s),
+				 "%s;%s;%s;%s;%s", row->fields[0].ptr,
+				 row->fields[1].ptr, row->fields[2].ptr,
+				 row->fields[3].ptr, row->fields[5].ptr);
+		cr_assert_lt((size_t)w, sizeof(want.v[0].s));
+	}
+	vg_csv_close(c);
+	cr_assert_eq(got.n, want.n);
+	qsort(got.v, got.n, sizeof(terr_line), line_cmp);
+	qsort(want.v, want.n, sizeof(terr_line), line_cmp);
+	for (size_t i = 0; i < got.n; i++)
+		cr_assert_str_eq(got.v[i].s, want.v[i].s);
+
+	/* The passage table at work on the real APL file, taken raw (not
+	 * folded as drees_apl does): every row's population stored under
+	 * the code it was published with; a commune nouvelle of 2024 counts
+	 * its own row and those of the communes merged into it since 2021,
+	 * each once (the old codes lie within nothing). */
+	uint32_t ii;
+	vg_batch *b;
+	vg_batch_opts bo = { .origin = "test" };
+	OK(vg_batch_new(S, &bo, &b, &E));
+	vg_indicator ind = make_ind("pop_raw", "sum");
+	OK(vg_batch_indicator(b, &ind, &E));
+	OK(vg_csv_open_file(&c, root_path("plugins/data/health/"
+					  "APL_mg_2021~Sheet1.csv"), &co, &E));
+	double fr = 0;
+	int olds = 0;
+	typedef struct target {
+		uint32_t id;
+		double sum;
+	} target;
+	target tg[64];
+	int ntg = 0;
+	while (vg_csv_next(c, &row, &E) == 1) {
+		char code[VG_CODE_MAX];
+		uint32_t id;
+		snprintf(code, sizeof(code), "com:%s", row->fields[0].ptr);
+		if (vg_read_territory_id(got.r, code, &id, NULL))
+			continue; /* merged without a commune déléguée */
+		double pop = strtod(row->fields[2].ptr, NULL);
+		OK(vg_batch_point(b, "pop_raw", code, per("2021"), pop,
+				  VG_STATUS_OK, &E));
+		fr += pop;
+		const vg_passage *ps;
+		size_t np = vg_read_territory_successors(got.r, id, &ps);
+		if (!np)
+			continue;
+		cr_assert_eq(np, 1);
+		cr_assert_eq(ps[0].weight, 1);
+		olds++;
+		int k = 0;
+		while (k < ntg && tg[k].id != ps[0].terr)
+			k++;
+		if (k == ntg) {
+			cr_assert_lt(ntg, 64);
+			tg[ntg++] = (target){ ps[0].terr, 0 };
+		}
+		tg[k].sum += pop;
+	}
+	vg_csv_close(c);
+	/* 85027 Boufféré: a commune déléguée of Montaigu-Vendée since 2019,
+	 * absent from the 2021 file; the 2015-era point is counted there. */
+	OK(vg_batch_point(b, "pop_raw", "com:85027", per("2015"), 4242,
+			  VG_STATUS_OK, &E));
+	/* A read open in this thread would hold the commit up. */
+	vg_read_end(got.r);
+	vg_commit_info ci;
+	OK(vg_batch_commit(b, &ci, &E));
+	cr_assert_eq(olds, 21); /* as drees_apl folds them */
+	vg_read *rd;
+	OK(vg_read_begin(S, &rd, &E));
+	OK(vg_read_indicator_id(rd, "pop_raw", &ii, &E));
+	for (int k = 0; k < ntg; k++) {
+		const char *tc = vg_read_territory_code(rd, tg[k].id);
+		char own[VG_CODE_MAX];
+		snprintf(own, sizeof(own), "%s", tc);
+		vg_point pt;
+		double want_v = tg[k].sum;
+		if (!vg_read_point(rd, ii, tg[k].id, per("2021"), VG_LATEST, &pt))
+			want_v += pt.value; /* it kept its code: its own row */
+		vg_agg_value v = engine("pop_raw", own, "2021");
+		cr_assert_eq(v.source, VG_SOURCE_COMPUTED, "%s", own);
+		cr_assert_eq(v.cov.via_passage, 1, "%s", own);
+		cr_assert_float_eq(v.value, want_v, 1e-6, "%s: %f vs %f", own,
+				   v.value, want_v);
+	}
+	vg_read_end(rd);
+	vg_agg_value f = engine("pop_raw", "fr", "2021");
+	cr_assert_float_eq(f.value, fr, 1e-3, "%f vs %f", f.value, fr);
+	cr_assert_eq(f.cov.via_passage, (uint32_t)ntg);
+	vg_agg_value m = engine("pop_raw", "com:85146", "2015");
+	cr_assert_eq(m.value, 4242);
+	cr_assert_eq(m.cov.via_passage, 1);
+	cr_assert_eq(engine("pop_raw", "dep:85", "2015").value, 4242);
+	cr_assert_eq(engine("pop_raw", "fr", "2015").value, 4242);
+	free(got.v);
+	free(want.v);
+}
+
+/* A small COG (same columns as v_commune_2024.csv) under DIR_: cog run
+ * on it with the real EPCI and names files; returns the code. */
+static int run_cog_on(const char *communes_csv)
+{
+	char path[1024], cfg[1200];
+	snprintf(path, sizeof(path), "%s/v_commune.csv", DIR_);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("TYPECOM,COM,REG,DEP,CTCD,ARR,TNCC,NCC,NCCENR,LIBELLE,CAN,"
+	      "COMPARENT\n",
+	      f);
+	fputs(communes_csv, f);
+	fclose(f);
+	snprintf(cfg, sizeof(cfg), "{\"communes\": \"%s\"}", path);
+	const char *roots[] = { root_path("plugins"), DIR_ };
+	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
+			      .roots = roots, .nroots = 2 };
+	vg_plugin *p;
+	OK(vg_plugin_load(root_path("plugins/cog.lua"), &env, &p, &E));
+	vg_run_result res;
+	int rc = run_with(p, S, cfg, NULL, &res);
+	vg_run_result_clear(&res);
+	vg_plugin_free(p);
+	return rc;
+}
+
+#define COM(code, name, parent, type)                                   \
+	"\"" type "\",\"" code "\",\"52\",\"85\",\"85D\",\"851\",\"0\",\"X\"," \
+	"\"X\",\"" name "\",\"8512\",\"" parent "\"\n"
+
+Test(bundled, cog_chains_and_bad_passages)
+{
+	/* A chain: 85999 was merged into 85027, itself later into 85146:
+	 * 85999 ends in 85146, with weight 1. A COMD with its commune's own
+	 * code is no old code. (The COG 2024 has no chain: COMPARENT is
+	 * always current there.) */
+	char dir[1024];
+	snprintf(dir, sizeof(dir), "%s/chain", DIR_);
+	vg_store_close(S);
+	OK(vg_store_open(&S, dir, NULL, &E));
+	int rc = run_cog_on(COM("85146", "Montaigu-Vendée", "", "COM")
+				    COM("85146", "Montaigu", "85146", "COMD")
+					    COM("85027", "Boufféré", "85146",
+						"COMD")
+						    COM("85999", "Ancienne",
+							"85027", "COMA"));
+	cr_assert_eq(rc, 0, "%s\n%s", E.msg, LOGS);
+	cr_assert(strstr(LOGS, "1 communes, 0 arrondissements municipaux, 2 "
+			       "old commune codes"),
+		  "%s", LOGS);
+	vg_read *rd;
+	uint32_t m, a, b;
+	OK(vg_read_begin(S, &rd, &E));
+	OK(vg_read_territory_id(rd, "com:85146", &m, &E));
+	OK(vg_read_territory_id(rd, "com:85027", &a, &E));
+	OK(vg_read_territory_id(rd, "com:85999", &b, &E));
+	const vg_passage *ps;
+	cr_assert_eq(vg_read_territory_successors(rd, a, &ps), 1);
+	cr_assert_eq(ps[0].terr, m);
+	cr_assert_eq(vg_read_territory_successors(rd, b, &ps), 1);
+	cr_assert_eq(ps[0].terr, m);
+	cr_assert_eq(ps[0].weight, 1);
+	cr_assert_eq(vg_read_territory_successors(rd, m, &ps), 0);
+	cr_assert_str_eq(vg_read_territory_name(rd, m), "Montaigu-Vendée");
+	vg_read_end(rd);
+
+	/* Refused with the file and line, nothing written. */
+	static const struct {
+		const char *csv, *msg;
+	} bad[] = {
+		{ COM("85146", "M", "", "COM") COM("85027", "B", "85146", "COMD")
+			  COM("85027", "B", "85300", "COMA"),
+		  "v_commune.csv:4: old code 85027 has two communes (85146, "
+		  "85300)" },
+		{ COM("85146", "M", "", "COM") COM("85998", "B", "85997", "COMD"),
+		  "old code 85997: no current successor (via 85998)" },
+		{ COM("85146", "M", "", "COM") COM("85998", "B", "85997", "COMD")
+			  COM("85997", "C", "85998", "COMD"),
+		  "no current successor (via 85997, 85998)" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(run_cog_on(bad[i].csv), VG_EPLUGIN, "%zu", i);
+		cr_expect(strstr(E.msg, bad[i].msg), "%zu: %s", i, E.msg);
+	}
+}
+
 /* ---- ameli_open_data: the Opendatasoft export format ------------------ */
 
 Test(bundled, ameli_export_statuses_and_liberal_gp_density)

@@ -6,6 +6,7 @@
 #include "plugin_helpers.h"
 #include "vigie/csv.h"
 #include "vigie/io.h"
+#include "vigie/query.h"
 
 static char *DIR_;
 static vg_store *S;
@@ -347,6 +348,155 @@ Test(plugin, bad_puts_fail_the_run_with_location)
 		vg_run_result_clear(&res);
 		vg_plugin_free(p);
 	}
+}
+
+/* ---- ctx:define_territory{successors = ...}: the passage table ------- */
+
+/* Run a one-call plugin `body` on S; returns the code (message in E). */
+static int run_body(const char *body)
+{
+	char src[4096];
+	snprintf(src, sizeof(src),
+		 "return { name = 't',\n run = function(ctx)\n %s\n end }\n",
+		 body);
+	vg_plugin *p;
+	OK(vg_plugin_load(write_tmp("t.lua", src), NULL, &p, &E));
+	vg_run_result res;
+	int rc = run_with(p, S, NULL, NULL, &res);
+	vg_run_result_clear(&res);
+	vg_plugin_free(p);
+	return rc;
+}
+
+Test(plugin, define_territory_successors_refused_precisely)
+{
+	static const struct {
+		const char *call, *msg;
+	} cases[] = {
+		/* weights: range, sum, every share of a split */
+		{ "successors = { { code = 'com:85146', weight = 1.5 } }",
+		  "territory 'com:85027': weight 1.5 of successor 'com:85146' "
+		  "is not in (0, 1]" },
+		{ "successors = { { code = 'com:85146', weight = 0 } }",
+		  "weight 0 of successor 'com:85146' is not in (0, 1]" },
+		{ "successors = { { code = 'com:85146', weight = 0/0 } }",
+		  "of successor 'com:85146' is not in (0, 1]" },
+		{ "successors = { { code = 'com:85146', weight = 0.6 }, "
+		  "{ code = 'dep:85', weight = 0.3 } }",
+		  "territory 'com:85027': the weights of its successors add up "
+		  "to 0.9, not 1" },
+		{ "successors = { { code = 'com:85146', weight = 0.6 }, "
+		  "{ code = 'dep:85' } }",
+		  "{code = 'com:85027'}: successors[2].weight must be a number "
+		  "(a split gives every share)" },
+		{ "successors = { { code = 'com:85146', weight = '1' } }",
+		  "successors[1].weight must be a number" },
+		/* shape */
+		{ "successors = 'com:85146'",
+		  "{code = 'com:85027'}: 'successors' must be a list" },
+		{ "successors = {}", "'successors' is empty" },
+		{ "successors = { 'com:85146' }",
+		  "successors[1] is not a table" },
+		{ "successors = { { weight = 1 } }",
+		  "successors[1].code is not a territory code" },
+		{ "successors = { { code = 'com:85146', share = 1 } }",
+		  "successors[1]: unknown key 'share' (code, weight)" },
+		{ "successors = { { code = 'com:85027' } }",
+		  "territory 'com:85027' is its own successor" },
+		{ "successors = { { code = 'bad code' } }", "bad code" },
+		/* an old code lies within nothing */
+		{ "parents = { 'dep:85' }, successors = { { code = 'com:85146' } }",
+		  "territory 'com:85027' has successors (an old code) and also "
+		  "parents or members" },
+		{ "members = { 'com:85146' }, successors = { { code = "
+		  "'com:85146' } }",
+		  "has successors (an old code) and also parents or members" },
+		/* checked at commit: neither in the store nor in this run */
+		{ "successors = { { code = 'com:99999' } }",
+		  "old territory 'com:85027': successor 'com:99999' is not "
+		  "defined" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char body[1024];
+		snprintf(body, sizeof(body),
+			 "ctx:define_territory{ code = 'com:85027', name = "
+			 "'Saint-Hilaire-de-Loulay', %s }", cases[i].call);
+		cr_expect_neq(run_body(body), 0, "%s", cases[i].call);
+		cr_expect(strstr(E.msg, cases[i].msg), "%s:\n  %s", cases[i].call,
+			  E.msg);
+	}
+	/* nothing was written by any of them */
+	vg_read *rd;
+	uint32_t id;
+	OK(vg_read_begin(S, &rd, &E));
+	cr_assert_neq(vg_read_territory_id(rd, "com:85027", &id, NULL), 0);
+	vg_read_end(rd);
+}
+
+Test(plugin, define_territory_successors_read_back_and_aggregated)
+{
+	/* A successor defined later in the same run is accepted (checked at
+	 * commit); a split's shares are kept; pop 2015 published under the
+	 * old codes is counted in their commune nouvelle. */
+	OK(run_body(
+		"ctx:define_territory{ code = 'com:85027', name = "
+		"'Saint-Hilaire-de-Loulay', successors = { { code = "
+		"'com:85146', weight = 1 } } }\n"
+		"ctx:define_territory{ code = 'com:85999', name = 'Partagée', "
+		"successors = { { code = 'com:85146', weight = 0.25 }, "
+		"{ code = 'com:85300', weight = 0.75 } } }\n"
+		"ctx:define_territory{ code = 'com:85300', name = 'Autre', "
+		"parents = { 'dep:85' } }"));
+	vg_read *rd;
+	uint32_t old, split, m, other;
+	OK(vg_read_begin(S, &rd, &E));
+	OK(vg_read_territory_id(rd, "com:85027", &old, &E));
+	OK(vg_read_territory_id(rd, "com:85999", &split, &E));
+	OK(vg_read_territory_id(rd, "com:85146", &m, &E));
+	OK(vg_read_territory_id(rd, "com:85300", &other, &E));
+	const vg_passage *ps;
+	cr_assert_eq(vg_read_territory_successors(rd, old, &ps), 1);
+	cr_assert_eq(ps[0].terr, m);
+	cr_assert_eq(ps[0].weight, 1);
+	cr_assert_eq(vg_read_territory_successors(rd, split, &ps), 2);
+	double w85146 = ps[0].terr == m ? ps[0].weight : ps[1].weight;
+	double w85300 = ps[0].terr == other ? ps[0].weight : ps[1].weight;
+	cr_assert_eq(w85146, 0.25);
+	cr_assert_eq(w85300, 0.75);
+	cr_assert_eq(vg_read_territory_predecessors(rd, m, &ps), 2);
+	vg_territory t;
+	OK(vg_read_territory(rd, old, &t, &E));
+	cr_assert_eq(t.nparents, 0);
+	cr_assert_eq(t.nsuccessors, 1);
+	cr_assert_str_eq(t.successors[0].code, "com:85146");
+	cr_assert_str_eq(t.name, "Saint-Hilaire-de-Loulay");
+	vg_territory_clear(&t);
+	vg_read_end(rd);
+
+	/* pop 2015 in the old geography: 85027 whole, a quarter of 85999 */
+	vg_batch *b;
+	vg_batch_opts bo = { .origin = "test" }; /* now: after the run */
+	OK(vg_batch_new(S, &bo, &b, &E));
+	OK(vg_batch_point(b, "pop", "com:85027", per("2015"), 4000,
+			  VG_STATUS_OK, &E));
+	OK(vg_batch_point(b, "pop", "com:85999", per("2015"), 800,
+			  VG_STATUS_OK, &E));
+	vg_commit_info ci;
+	OK(vg_batch_commit(b, &ci, &E));
+	OK(vg_read_begin(S, &rd, &E));
+	uint32_t ii;
+	OK(vg_read_indicator_id(rd, "pop", &ii, &E));
+	vg_agg_ctx *c;
+	vg_agg_value v;
+	OK(vg_agg_ctx_new(rd, ii, per("2015"), VG_LATEST, &c, &E));
+	OK(vg_agg_value_at(c, m, &v, &E));
+	cr_assert_eq(v.source, VG_SOURCE_COMPUTED);
+	cr_assert_float_eq(v.value, 4000 + 0.25 * 800, 1e-9);
+	cr_assert_eq(v.cov.via_passage, 1);
+	OK(vg_agg_value_at(c, other, &v, &E));
+	cr_assert_float_eq(v.value, 0.75 * 800, 1e-9);
+	vg_agg_ctx_free(c);
+	vg_read_end(rd);
 }
 
 Test(plugin, error_halfway_writes_nothing)
