@@ -61,6 +61,7 @@ return {
   description = "Populations légales (population municipale) des communes, plusieurs "
     .. "millésimes, depuis les versions annuelles de @etalab/decoupage-administratif",
   indicators = { population = insee.POPULATION },
+  after = { "cog" },
   config = {
     -- millésime (census reference year) = package directory under a fetch
     -- root @ the version it must be (a different version stops the run:

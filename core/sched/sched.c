@@ -110,6 +110,7 @@ struct vg_sched {
 	uint64_t rng;
 
 	int in_event; /* > 0 while an event callback runs */
+	bool queuing; /* queuing several runs: dispatch once at the end */
 	bool stopping, stop_done, freeing;
 	void (*done_cb)(void *);
 	void *done_ud;
@@ -326,14 +327,45 @@ static void cancel_queued(vg_sched *s, job *j, run *r, const char *why)
 
 /* ---- dispatch and triggers ------------------------------------------- */
 
+/* Does a job j runs `after`, directly or through others, have a run
+ * queued or running? `after` has no cycles (refused by vg_sched_set);
+ * the depth bound only guards against a bug. */
+static bool input_active(vg_sched *s, const job *j, int depth)
+{
+	for (size_t k = 0; j && k < j->nafter && depth < 16; k++) {
+		const job *d = find_job(s, j->after[k]);
+		if (d && (d->active || input_active(s, d, depth + 1)))
+			return true;
+	}
+	return false;
+}
+
+/* Must r wait? A run starts only once no job it runs `after` (directly
+ * or not) is queued or running: at start-up every missed job is queued
+ * at once, and a plugin that writes by territory must not run beside the
+ * one defining the territories (it would fail, then run again when that
+ * commits). */
+static bool held(vg_sched *s, const run *r)
+{
+	return input_active(s, find_job(s, r->name), 0);
+}
+
+/* The first queued run free to start, unlinked from the ready queue. */
+static run *next_ready(vg_sched *s)
+{
+	for (run *r = s->ready; r; r = r->qnext)
+		if (!held(s, r)) {
+			ready_remove(s, r);
+			return r;
+		}
+	return NULL;
+}
+
 static void dispatch(vg_sched *s)
 {
-	while (s->ready && s->running < s->nthreads && !s->freeing) {
-		run *r = s->ready;
-		s->ready = r->qnext;
-		if (!s->ready)
-			s->ready_tail = NULL;
-		r->qnext = NULL;
+	run *r;
+	while (s->ready && s->running < s->nthreads && !s->freeing &&
+	       (r = next_ready(s)) != NULL) {
 		r->status = ST_RUNNING;
 		r->started_ms = now_ms(s);
 		s->running++;
@@ -401,7 +433,8 @@ static int enqueue(vg_sched *s, job *j, const char *trigger,
 	if (id)
 		*id = r->id;
 	emit(s, r);
-	dispatch(s);
+	if (!s->queuing) /* see vg_sched_set */
+		dispatch(s);
 	return 0;
 }
 
@@ -1247,6 +1280,10 @@ int vg_sched_set(vg_sched *s, const vg_sched_spec *specs, size_t n,
 
 	if (!s->set_once) {
 		s->set_once = true;
+		/* Queue every missed job before starting any, so that `held`
+		 * sees all of them: the jobs' order must not decide whether a
+		 * dependent runs beside its input. */
+		s->queuing = true;
 		for (size_t i = 0; i < n; i++) {
 			job *j = s->jobs[i];
 			if (is_missed(s, j, now)) {
@@ -1256,6 +1293,8 @@ int vg_sched_set(vg_sched *s, const vg_sched_spec *specs, size_t n,
 						now + (int64_t)j->every_s * 1000;
 			}
 		}
+		s->queuing = false;
+		dispatch(s);
 	}
 	arm(s);
 out:

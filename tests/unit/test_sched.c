@@ -441,6 +441,59 @@ Test(sched, after_chain_runs_only_when_changed)
 	finish(&c);
 }
 
+/* A job waits while a job it runs `after` (directly or not) is queued or
+ * running. At start-up every missed job is queued at once, listed here
+ * dependents first: c (after b) and b (after a, the geography) must not
+ * run beside a, whatever the order, even with free workers; b's input
+ * commits nothing new, so b and c run on their own (missed) triggers,
+ * once each. Then by hand: a running, c triggered before b: c waits for
+ * a through b. */
+Test(sched, dependents_wait_for_their_inputs)
+{
+	setenv("TZ", "UTC", 1);
+	tzset();
+	ctx c = { 0 };
+	c.fake_now = 1772445600; /* 2026-03-02T10:00:00Z */
+	add_beh(&c, "a", 150, 0, true, false);
+	add_beh(&c, "b", 50, 0, true, false);
+	add_beh(&c, "c", 0, 0, true, false);
+	start(&c, 3, true, 0.05);
+	const char *after_a[] = { "a" }, *after_b[] = { "b" };
+	vg_sched_spec specs[3] = {
+		{ .name = "c", .after = after_b, .nafter = 1,
+		  .every_s = 86400 },
+		{ .name = "b", .after = after_a, .nafter = 1,
+		  .every_s = 86400 },
+		{ .name = "a", .every_s = 86400 },
+	};
+	OK(vg_sched_set(c.s, specs, 3, &E));
+	target = 3;
+	cr_assert(run_until(&c, events_reached, 5000));
+	cr_assert(run_until(&c, all_idle, 3000));
+	cr_expect_eq(atomic_load(&c.max_running), 1,
+		     "%d runs at once: a dependent ran beside its input",
+		     atomic_load(&c.max_running));
+	const char *order[] = { "a", "b", "c" };
+	for (int i = 0; i < 3; i++) {
+		cr_expect_str_eq(str(event_at(&c, i), "name"), order[i]);
+		cr_expect_str_eq(str(event_at(&c, i), "trigger"), "missed");
+		cr_expect_str_eq(str(event_at(&c, i), "status"), "ok");
+	}
+
+	OK(vg_sched_trigger(c.s, "a", NULL, &E));
+	OK(vg_sched_trigger(c.s, "c", NULL, &E));
+	OK(vg_sched_trigger(c.s, "b", NULL, &E));
+	target = 6;
+	cr_assert(run_until(&c, events_reached, 5000));
+	cr_assert(run_until(&c, all_idle, 3000));
+	cr_expect_eq(atomic_load(&c.max_running), 1);
+	for (int i = 0; i < 3; i++)
+		cr_expect_str_eq(str(event_at(&c, 3 + i), "name"), order[i]);
+	cr_expect_eq(cJSON_GetArraySize(c.events), 6);
+	finish(&c);
+	cleanup_dir(&c);
+}
+
 Test(sched, cycle_refused_with_its_name)
 {
 	ctx c = { 0 };
