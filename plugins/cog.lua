@@ -29,6 +29,16 @@
 --   cross-border EPCI under one département would bring another
 --   département's communes into it). How many EPCI cross a border is
 --   logged (docs/architecture.md, "Levels are data").
+-- - the COG lists only the former communes that are still communes
+--   déléguées / associées; those absorbed outright (fusion simple: 18131
+--   into Osmery) left no row. The npm package of the same COG year,
+--   @etalab/decoupage-administratif (config `anciens_codes`, on a fetch
+--   root: node_modules/ for `make run` and the daemon), lists for every
+--   current commune its `anciensCodes`: the codes not already in the COG
+--   become old codes too (weight 1: the package has no split). The COG
+--   wins where both know a code (two associées moved since their first
+--   merger). A package commune missing from the COG means the package is
+--   of another year: the run stops. `anciens_codes = ""` leaves it out.
 local EXTRA_DEPS = { ["976"] = { "06", "Mayotte" } }
 local EXTRA_REGS = { ["06"] = "Mayotte" }
 
@@ -94,6 +104,46 @@ local function passage_table(ctx, file, communes, olds)
   return out, name
 end
 
+-- Old codes from the package's `anciensCodes` that the COG does not know
+-- (see the header): added to `passage` / `old_name`. Returns their count.
+local function anciens_codes(ctx, path, communes, arms, passage, old_name)
+  local src = ctx:fetch(path)
+  local list = ctx:json(src)
+  local current, name = {}, {}
+  for _, c in ipairs(communes) do current[c[1]], name[c[1]] = true, c[2] end
+  for _, a in ipairs(arms) do current[a[1]] = true end
+  local added, seen = 0, {}
+  for i, c in ipairs(list) do
+    if type(c) ~= "table" or type(c.code) ~= "string" then
+      error(("%s: entry %d has no code"):format(src.name, i))
+    end
+    -- zone "com": the collectivités d'outre-mer (Saint-Pierre-et-Miquelon,
+    -- Polynésie...), outside the COG's communes and outside Vigie's France.
+    if c.type == "commune-actuelle" and c.zone ~= "com" then
+      if not current[c.code] then
+        error(("%s: commune %s (%s) is not in the COG: the package and the COG are "
+          .. "not of the same year"):format(src.name, c.code, tostring(c.nom)))
+      end
+      for _, old in ipairs(type(c.anciensCodes) == "table" and c.anciensCodes or {}) do
+        if current[old] then
+          error(("%s: %s, an old code of %s, is a current commune")
+            :format(src.name, old, c.code))
+        elseif seen[old] and seen[old] ~= c.code then
+          error(("%s: old code %s given to two communes (%s, %s)")
+            :format(src.name, old, seen[old], c.code))
+        elseif not passage[old] then
+          seen[old] = c.code
+          passage[old] = { { c.code, 1 } }
+          -- The package gives no name: as scripts/decoupage_to_territories.py.
+          old_name[old] = ("%s (ancienne commune, dans %s)"):format(old, name[c.code])
+          added = added + 1
+        end
+      end
+    end
+  end
+  return added
+end
+
 return {
   name = "cog",
   description = "Géographie : communes, arrondissements, EPCI, départements, régions (INSEE, COG)",
@@ -105,6 +155,8 @@ return {
     epci_names = "data/epci/EPCI_au_01-01-2024~EPCI.csv",
     departements = "data/population/popref2025_rp2022/ensemble~Departements.csv",
     regions = "data/population/popref2025_rp2022/ensemble~Regions.csv",
+    -- COG 2024 = version 4.1.0 (package.json pins it).
+    anciens_codes = "@etalab/decoupage-administratif/data/communes.json",
   },
   -- The COG of 1 January is published in the first months of the year;
   -- a run on unchanged files commits nothing new, so nothing downstream
@@ -151,6 +203,10 @@ return {
       end
     end
     local passage, old_name = passage_table(ctx, src.name, communes, olds)
+    local nanciens = 0
+    if cfg.anciens_codes and cfg.anciens_codes ~= "" then
+      nanciens = anciens_codes(ctx, cfg.anciens_codes, communes, arms, passage, old_name)
+    end
 
     local epci_deps, epci_regs = {}, {}
     for _, c in ipairs(communes) do
@@ -208,6 +264,10 @@ return {
     ctx:progress(#communes + #arms, #communes + #arms)
     ctx:log("info", ("%d régions, %d départements, %d EPCI, %d communes, %d arrondissements municipaux, %d old commune codes")
       :format(count(regs), count(deps), count(epci_deps), #communes, #arms, #olds_sorted))
+    if nanciens > 0 then
+      ctx:log("info", ("%d of the old codes are former communes absorbed outright "
+        .. "(anciensCodes of %s, not in the COG)"):format(nanciens, cfg.anciens_codes))
+    end
     ctx:log("info", ("%d EPCI cross a département border (%d of them a région border): "
       .. "their parent is their région (or France), not a département")
       :format(cross_dep, cross_reg))

@@ -77,8 +77,10 @@ eq "wrong period: exit" "$rc" 1
 has "wrong period: located" "$T/err" "TCRD_068~DEP.csv:1: title"
 
 # ---- cog: the geography from the INSEE files = the committed fixture --------------
+# (anciens_codes off: the fixture, like the COG, has only the communes
+# déléguées / associées as old codes; the package's are checked below).
 G=$T/geo
-vg plugin run "$P/cog.lua" --data "$G"
+vg plugin run "$P/cog.lua" --data "$G" --config anciens_codes=
 eq "cog: exit" "$rc" 0
 has "cog: counts" "$T/err" "18 régions, 101 départements, 1255 EPCI, 34935 communes, 45 arrondissements municipaux, 1991 old commune codes"
 has "cog: EPCI across borders" "$T/err" "89 EPCI cross a département border (26 of them a région border)"
@@ -109,10 +111,20 @@ has "cog: Boufféré -> Montaigu-Vendée" "$T/geo.txt" "com:85027;com;Boufféré
 if cmp -s "$T/geo.txt" "$T/fix.txt"; then ok; else
 	ko "cog: differs from the fixture: $(diff "$T/geo.txt" "$T/fix.txt" | head -5)"
 fi
+# As `make run` runs it: with the anciensCodes of the npm package (on the
+# node_modules root), the communes absorbed outright become old codes too
+# (Osmery absorbed 18131 in a fusion simple: no COMD row in the COG).
+vg plugin run "$P/cog.lua" --data "$G" --root "$ROOT/node_modules"
+eq "cog + anciensCodes: exit" "$rc" 0
+has "cog + anciensCodes: counts" "$T/err" "4180 old commune codes"
+has "cog + anciensCodes: absorbed outright" "$T/err" "2189 of the old codes are former communes absorbed outright"
+vg --data "$G" --format json territories --search "ancienne commune dans Osmery"
+has "cog + anciensCodes: 18131 -> Osmery" "$T/out" 'com:18173'
 # Run again on unchanged files: nothing new (the daemon's yearly run
 # then triggers none of the plugins listing cog in `after`).
-vg plugin run "$P/cog.lua" --data "$G"
+vg plugin run "$P/cog.lua" --data "$G" --root "$ROOT/node_modules"
 eq "cog again: exit" "$rc" 0
+has "cog again: nothing new" "$T/out" "nothing changed (no vintage recorded)"
 # The other plugins on the geography cog wrote, as `make run` does.
 for p in insee_population insee_estimations drees_apl; do
 	vg plugin run "$P/$p.lua" --data "$G" --root "$P/data"

@@ -574,7 +574,10 @@ Test(bundled, cog_equals_the_fixture_successors_included)
 	vg_store_close(S);
 	OK(vg_store_open(&S, dir, NULL, &E));
 	vg_run_result res;
-	int rc = run_bundled("cog", NULL, &res);
+	/* The fixture, like the COG, has only the communes déléguées and
+	 * associées as old codes (the npm package's anciensCodes are checked
+	 * by tests/cli/test_bundled_plugins_cli.sh). */
+	int rc = run_bundled("cog", "{\"anciens_codes\": \"\"}", &res);
 	cr_assert_eq(rc, 0, "%s\n%s", E.msg, LOGS);
 	cr_assert_eq(res.commit.territories, 38346);
 	vg_run_result_clear(&res);
@@ -709,7 +712,8 @@ static int run_cog_on(const char *communes_csv)
 	      f);
 	fputs(communes_csv, f);
 	fclose(f);
-	snprintf(cfg, sizeof(cfg), "{\"communes\": \"%s\"}", path);
+	snprintf(cfg, sizeof(cfg),
+		 "{\"communes\": \"%s\", \"anciens_codes\": \"\"}", path);
 	const char *roots[] = { root_path("plugins"), DIR_ };
 	vg_plugin_env env = { .lib_dir = root_path("plugins/lib"),
 			      .roots = roots, .nroots = 2 };
