@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query/query_int.h"
 #include "vigie/query.h"
 
 #define ABSENT 0xFF /* no point for this territory */
@@ -22,6 +23,7 @@ struct vg_agg_ctx {
 	vg_period period;
 	int64_t as_of;
 	uint32_t ind_ids[3]; /* self, a, b (a/b: 0 when the rule has none) */
+	vg_membership_mode membership;
 	/* What is loaded: everything (a whole level was asked for), or the
 	 * territories below a few targets. One target only needs its own
 	 * slots: reading a 50-commune perimeter must not cost a France. */
@@ -162,6 +164,21 @@ static void arr_free(arr *a)
 {
 	free(a->val);
 	free(a->st);
+}
+
+void vg_agg_ctx_set_membership(vg_agg_ctx *c, vg_membership_mode m)
+{
+	c->membership = m;
+}
+
+vg_membership_mode vg_agg_ctx_membership(const vg_agg_ctx *c)
+{
+	return c->membership;
+}
+
+vg_period vg_agg_ctx_period(const vg_agg_ctx *c)
+{
+	return c->period;
 }
 
 vg_read *vg_agg_ctx_read(vg_agg_ctx *c)
@@ -562,6 +579,21 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 		out->status = isnan(out->value) ? VG_STATUS_MISSING
 						: (vg_status)a.worst;
 		return 0;
+	}
+	/* A perimeter whose membership at this period is an older version:
+	 * the descendants index holds the latest members, so compute over
+	 * that version's members as a list (same rules and coverage). One
+	 * array look-up for any other territory. */
+	vg_membership_info mi;
+	if (c->membership == VG_MEMBERSHIP_IN_FORCE &&
+	    vg_read_perimeter_membership(c->r, target, c->period, false,
+					 &mi) == 0 &&
+	    !mi.latest) {
+		int rc = vg__agg_value_members(c->r, c->ind_ids[0], c->period,
+					       c->as_of, mi.members,
+					       mi.nmembers, out, err);
+		out->terr = target;
+		return rc;
 	}
 	if (++c->stamp == 0) { /* wrapped: clear once every 4 G targets */
 		memset(c->seen, 0, c->n * sizeof(uint32_t));
