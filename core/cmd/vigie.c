@@ -640,6 +640,11 @@ static int cmd_perimeter(cli *c, int argc, char **argv)
 		return usage_error("perimeter", "usage: perimeter define CODE "
 				   "--members T1,T2,... [--name N] [--from P] "
 				   "| perimeter show CODE%s", "");
+	/* Offline, a definition writes: open the store for writing before
+	 * call() opens it read-only. */
+	if (!strcmp(sub, "define") && !c->remote && !c->store &&
+	    open_store(c, true))
+		return EXIT_FAIL;
 	for (size_t i = 0; i < VG_ARRAY_LEN(maps); i++) {
 		if (strcmp(maps[i].op, op))
 			continue;
