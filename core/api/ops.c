@@ -1404,8 +1404,10 @@ static int op_define_perimeter(vg_api_req *q)
 	const cJSON *it;
 	if (par) {
 		cJSON_ArrayForEach(it, par)
-		snprintf(t.parents[t.nparents++], VG_CODE_MAX, "%s",
-			 it->valuestring);
+		{
+			snprintf(t.parents[t.nparents++], VG_CODE_MAX, "%s",
+				 it->valuestring);
+		}
 	} else {
 		t.nparents = old.nparents;
 		memcpy(t.parents, old.parents, sizeof(t.parents));

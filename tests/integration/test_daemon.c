@@ -820,11 +820,13 @@ Test(daemon, define_perimeter_versions_admin)
 	cr_assert(is_ok(r), "%s", cJSON_PrintUnformatted(r));
 	bool seen = false;
 	cJSON_ArrayForEach(row, result_rows(r))
-	if (!strcmp(row_str(row, "indicator"), "population") &&
-	    row_num(row, "depth") == 0) {
-		cr_assert_eq(row_num(row, "value"),
-			     2052 + 4121 + 2808 + 10218 + 2966);
-		seen = true;
+	{
+		if (!strcmp(row_str(row, "indicator"), "population") &&
+		    row_num(row, "depth") == 0) {
+			cr_assert_eq(row_num(row, "value"),
+				     2052 + 4121 + 2808 + 10218 + 2966);
+			seen = true;
+		}
 	}
 	cr_assert(seen);
 	cJSON_Delete(r);
