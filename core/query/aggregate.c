@@ -553,7 +553,17 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 	acc pa = { .c = c, .target = target };
 	pass_state ps = { false, false };
 	passage_walk(&pa, target, 1.0, PASS_SCAN, 0, &ps);
-	if (c->self.st[target] != ABSENT && !ps.any) {
+	/* A perimeter whose membership at this period is an older version
+	 * (one array look-up for any other territory). What is published at
+	 * it for the period is a figure of that older membership: right for
+	 * the perimeter as it was, wrong for a constant perimeter, which is
+	 * then computed from the latest members. */
+	vg_membership_info mi;
+	bool older = vg_read_perimeter_membership(c->r, target, c->period,
+						  false, &mi) == 0 &&
+		     !mi.latest;
+	bool own = !ps.any && !(older && c->membership == VG_MEMBERSHIP_LATEST);
+	if (c->self.st[target] != ABSENT && own) {
 		out->source = VG_SOURCE_PUBLISHED;
 		out->value = c->self.val[target];
 		out->status = (vg_status)c->self.st[target];
@@ -562,7 +572,7 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 	vg_agg_kind k = c->ind.agg.kind;
 	if (k == VG_AGG_NONE)
 		return 0;
-	if ((k == VG_AGG_RATIO || k == VG_AGG_WMEAN) && !ps.any &&
+	if ((k == VG_AGG_RATIO || k == VG_AGG_WMEAN) && own &&
 	    usable(c->a.st[target]) && usable(c->b.st[target])) {
 		/* Both inputs are published at the target itself: they are
 		 * the best numbers there are for it. Coverage counts the
@@ -580,15 +590,10 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 						: (vg_status)a.worst;
 		return 0;
 	}
-	/* A perimeter whose membership at this period is an older version:
-	 * the descendants index holds the latest members, so compute over
-	 * that version's members as a list (same rules and coverage). One
-	 * array look-up for any other territory. */
-	vg_membership_info mi;
-	if (c->membership == VG_MEMBERSHIP_IN_FORCE &&
-	    vg_read_perimeter_membership(c->r, target, c->period, false,
-					 &mi) == 0 &&
-	    !mi.latest) {
+	/* As it was: the descendants index holds the latest members, so
+	 * compute over that version's members as a list (same rules and
+	 * coverage). */
+	if (older && c->membership == VG_MEMBERSHIP_IN_FORCE) {
 		int rc = vg__agg_value_members(c->r, c->ind_ids[0], c->period,
 					       c->as_of, mi.members,
 					       mi.nmembers, out, err);

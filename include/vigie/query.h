@@ -98,6 +98,9 @@ vg_read *vg_agg_ctx_read(vg_agg_ctx *c);
  * value is computed over that version's members with the explicit-list
  * aggregator (vg_agg_value_list: same rules, coverage and passage table),
  * unless a value is published at the perimeter itself for the period.
+ * With LATEST, a value published at the perimeter for a period whose
+ * membership in force is an older version is skipped (it counts other
+ * communes) and the latest members are computed.
  * vg_read_perimeter_membership says which version a target gets. */
 typedef enum vg_membership_mode {
 	VG_MEMBERSHIP_IN_FORCE = 0,

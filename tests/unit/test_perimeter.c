@@ -273,6 +273,20 @@ Test(perimeter, real_cls_two_versions, .timeout = 240)
 	want = (gp - 4) / (sum_pop(NV1, true) - pop2021(3)) * 1e5;
 	cr_assert(fabs(v.value - want) <= 1e-9 * want, "%.17g", v.value);
 
+	/* Published at the CLS itself for 2021: a figure of its 2019
+	 * membership. As it was, it comes first; on the constant perimeter
+	 * it is not the 13 communes' and the engine computes them. */
+	OK(vg_batch_new(s, &(vg_batch_opts){ .origin = "p" }, &b, &E));
+	OK(vg_batch_point(b, "population", "cls:sud-loire", per("2021"), 12345,
+			  VG_STATUS_OK, &E));
+	OK(vg_batch_commit(b, NULL, &E));
+	v = value(s, "population", "2021", VG_MEMBERSHIP_IN_FORCE, NULL);
+	cr_assert_eq(v.source, VG_SOURCE_PUBLISHED);
+	cr_assert_eq(v.value, 12345);
+	v = value(s, "population", "2021", VG_MEMBERSHIP_LATEST, NULL);
+	cr_assert_eq(v.source, VG_SOURCE_COMPUTED);
+	cr_assert_eq(v.value, sum_pop(NV2, true), "%.17g", v.value);
+
 	/* Redefining the same start replaces that version (2022-01 starts
 	 * the day 2022 does); the other stays. */
 	define_cls(s, "2022-01", 12, CODES, 0);
