@@ -789,6 +789,17 @@ Test(daemon, define_perimeter_versions_admin)
 	cr_assert_eq(row_num(cJSON_GetArrayItem(rows, 1), "members"), 5);
 	cJSON_Delete(r);
 
+	/* Listings: the latest members, and the versions. */
+	r = rpc(l, "{\"id\":41,\"op\":\"territories\",\"level\":\"cls\"}");
+	cr_assert(is_ok(r), "%s", cJSON_PrintUnformatted(r));
+	row = cJSON_GetArrayItem(result_rows(r), 0);
+	cr_assert_eq(row_num(row, "members"), 5);
+	const cJSON *vs = cJSON_GetObjectItem(row, "versions");
+	cr_assert_eq(cJSON_GetArraySize(vs), 2);
+	cr_assert_str_eq(row_str(cJSON_GetArrayItem(vs, 0), "from"), "2019");
+	cr_assert_eq(row_num(cJSON_GetArrayItem(vs, 0), "members"), 3);
+	cJSON_Delete(r);
+
 	r = rpc(l, "{\"id\":5,\"op\":\"aggregate\",\"indicator\":\"population\","
 		   "\"period\":\"2022\",\"territory\":\"cls:sud-loire\"}");
 	cr_assert(is_ok(r), "%s", cJSON_PrintUnformatted(r));
