@@ -27,7 +27,9 @@ static const vg_api_errcode errcodes[] = {
 	{ "unknown_level", "no level of that name" },
 	{ "unknown_plugin", "no plugin of that name" },
 	{ "not_found", "the thing asked for does not exist" },
-	{ "bad_input", "a file to import has bad rows: nothing was written" },
+	{ "bad_input", "a file to import has bad rows, or a definition is "
+		       "refused (the message names the member at fault): "
+		       "nothing was written" },
 	{ "forbidden",
 	  "a write/admin operation without the token or a same-user unix "
 	  "socket" },

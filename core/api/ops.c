@@ -121,6 +121,23 @@ static int get_as_of(vg_api_req *q, int64_t *t)
 	return 0;
 }
 
+static int get_membership(vg_api_req *q, vg_membership_mode *m)
+{
+	const char *s = sarg(q, "membership");
+	*m = VG_MEMBERSHIP_IN_FORCE;
+	if (!s || !strcmp(s, "in_force"))
+		return 0;
+	if (!strcmp(s, "latest")) {
+		*m = VG_MEMBERSHIP_LATEST;
+		return 0;
+	}
+	return vg__api_fail(q, "bad_argument",
+			    "membership: '%s' is not in_force (each period "
+			    "on the perimeter as it was) or latest (every "
+			    "period on the latest membership)",
+			    s);
+}
+
 static int get_level(vg_api_req *q, vg_read *r, const char *name,
 		     const char *dflt, uint16_t *lv)
 {
@@ -339,6 +356,20 @@ static cJSON *territory_obj(vg_read *r, const vg_territory *t)
 	cJSON_AddStringToObject(o, "name", t->name);
 	cJSON_AddStringToObject(o, "parent_codes", parents);
 	cJSON_AddNumberToObject(o, "members", (double)t->nmembers);
+	if (t->nversions > 1 || (t->nversions == 1 && t->versions[0].has_from)) {
+		/* Membership by period: "members" above is the latest. */
+		cJSON *vs = cJSON_AddArrayToObject(o, "versions");
+		for (size_t i = 0; i < t->nversions; i++) {
+			cJSON *e = cJSON_CreateObject();
+			if (t->versions[i].has_from)
+				add_period(e, "from", t->versions[i].from);
+			else
+				cJSON_AddNullToObject(e, "from");
+			cJSON_AddNumberToObject(e, "members",
+						(double)t->versions[i].nmembers);
+			cJSON_AddItemToArray(vs, e);
+		}
+	}
 	if (t->nsuccessors) {
 		/* An old commune code: where its points are counted. */
 		cJSON *su = cJSON_AddArrayToObject(o, "successors");
@@ -709,6 +740,29 @@ static void terr_fields(cJSON *o, vg_read *r, uint32_t id)
 	add_str_or_null(o, "name", vg_read_territory_name(r, id));
 }
 
+/* For a perimeter: which membership version the value used, so a series
+ * shows where the perimeter changed. Nothing for other territories. */
+static void membership_fields(cJSON *o, vg_read *r, uint32_t id,
+			      vg_period period, vg_membership_mode mode)
+{
+	vg_membership_info mi;
+	if (vg_read_perimeter_membership(r, id, period,
+					 mode == VG_MEMBERSHIP_LATEST, &mi))
+		return;
+	cJSON_AddStringToObject(o, "membership",
+				mode == VG_MEMBERSHIP_LATEST ? "latest"
+							     : "in_force");
+	if (mi.has_from)
+		add_period(o, "membership_from", mi.from);
+	else
+		cJSON_AddNullToObject(o, "membership_from");
+	cJSON_AddNumberToObject(o, "membership_members", mi.nmembers);
+	cJSON_AddNumberToObject(o, "membership_versions", mi.nversions);
+	/* Before the first version the first one stands in: say so rather
+	 * than pass it off as the membership of the time. */
+	cJSON_AddBoolToObject(o, "membership_before_first", mi.before_first);
+}
+
 typedef struct agg_q {
 	vg_api_req *q;
 	vg_read *r;
@@ -726,8 +780,10 @@ static int begin_agg(vg_api_req *q, agg_q *a)
 {
 	vg_period period;
 	int64_t as_of;
+	vg_membership_mode mode;
 	vg_error e = { 0 };
-	if (get_period(q, "period", &period) || get_as_of(q, &as_of))
+	if (get_period(q, "period", &period) || get_as_of(q, &as_of) ||
+	    get_membership(q, &mode))
 		return -1;
 	a->q = q;
 	a->target = NAN;
@@ -742,11 +798,13 @@ static int begin_agg(vg_api_req *q, agg_q *a)
 		store_fail(q, &e);
 		goto fail;
 	}
+	vg_agg_ctx_set_membership(a->ac, mode);
 	cJSON *rows;
 	new_result(q, &rows);
 	a->rows = rows;
 	static const char *const echo[] = { "indicator", "period", "territory",
-					    "level", "within", NULL };
+					    "level", "within", "membership",
+					    NULL };
 	echo_args(q, echo);
 	add_decimals(q->result, a->decimals);
 	return 0;
@@ -774,6 +832,8 @@ static int agg_row(void *ud, const vg_agg_value *v)
 	cJSON *o = cJSON_CreateObject();
 	terr_fields(o, a->r, v->terr);
 	agg_fields(o, v);
+	membership_fields(o, a->r, v->terr, vg_agg_ctx_period(a->ac),
+			  vg_agg_ctx_membership(a->ac));
 	cJSON_AddItemToArray(a->rows, o);
 	return 0;
 }
@@ -904,6 +964,8 @@ static int compare_row(void *ud, const vg_agg_value *v, int depth)
 	cJSON_AddNumberToObject(o, "depth", depth);
 	agg_fields(o, v);
 	gap_fields(o, a->target, v->value, depth);
+	membership_fields(o, a->r, v->terr, vg_agg_ctx_period(a->ac),
+			  vg_agg_ctx_membership(a->ac));
 	cJSON_AddItemToArray(a->rows, o);
 	return 0;
 }
@@ -986,6 +1048,8 @@ typedef struct prof_q {
 	vg_read *r;
 	cJSON *rows;
 	double target;
+	vg_period period;
+	vg_membership_mode mode;
 } prof_q;
 
 static int profile_row(void *ud, uint32_t ind, const vg_agg_value *v,
@@ -1011,6 +1075,7 @@ static int profile_row(void *ud, uint32_t ind, const vg_agg_value *v,
 	cJSON_AddNumberToObject(o, "depth", depth);
 	agg_fields(o, v);
 	gap_fields(o, x->target, v->value, depth);
+	membership_fields(o, x->r, v->terr, x->period, x->mode);
 	cJSON_AddItemToArray(x->rows, o);
 	free(m);
 	return 0;
@@ -1020,10 +1085,12 @@ static int op_profile(vg_api_req *q)
 {
 	vg_period period;
 	int64_t as_of;
+	vg_membership_mode mode;
 	vg_error e = { 0 };
-	if (get_period(q, "period", &period) || get_as_of(q, &as_of))
+	if (get_period(q, "period", &period) || get_as_of(q, &as_of) ||
+	    get_membership(q, &mode))
 		return -1;
-	prof_q x = { .target = NAN };
+	prof_q x = { .target = NAN, .period = period, .mode = mode };
 	if (vg_read_begin(q->store, &x.r, &e))
 		return store_fail(q, &e);
 	uint32_t terr;
@@ -1032,9 +1099,10 @@ static int op_profile(vg_api_req *q)
 		return -1;
 	}
 	new_result(q, &x.rows);
-	static const char *const echo[] = { "territory", "period", NULL };
+	static const char *const echo[] = { "territory", "period",
+					    "membership", NULL };
 	echo_args(q, echo);
-	int rc = vg_profile(x.r, terr, period, as_of, profile_row, &x, &e);
+	int rc = vg_profile(x.r, terr, period, as_of, mode, profile_row, &x, &e);
 	vg_read_end(x.r);
 	if (rc)
 		return e.code ? store_fail(q, &e)
@@ -1212,6 +1280,187 @@ static int op_import(vg_api_req *q)
 	return 0;
 }
 
+/* ---- perimeters ------------------------------------------------------------ */
+
+/* `perimeter`: a perimeter's membership versions, oldest first, each with
+ * the period it runs until (the next version's start) and its members. */
+static int op_perimeter(vg_api_req *q)
+{
+	vg_read *r;
+	vg_error e = { 0 };
+	if (vg_read_begin(q->store, &r, &e))
+		return store_fail(q, &e);
+	uint32_t id;
+	vg_territory t;
+	int rc = get_terr(q, r, "territory", &id);
+	if (rc) {
+		vg_read_end(r);
+		return -1;
+	}
+	if (vg_read_territory(r, id, &t, &e)) {
+		vg_read_end(r);
+		return store_fail(q, &e);
+	}
+	vg_read_end(r);
+	if (!t.nversions) {
+		vg_territory_clear(&t);
+		return vg__api_fail(q, "bad_argument",
+				    "territory: '%s' is not a perimeter (it "
+				    "has no members)",
+				    sarg(q, "territory"));
+	}
+	cJSON *rows;
+	new_result(q, &rows);
+	cJSON_AddStringToObject(q->result, "territory", t.code);
+	cJSON_AddStringToObject(q->result, "name", t.name);
+	for (size_t i = 0; i < t.nversions; i++) {
+		const vg_membership *v = &t.versions[i];
+		cJSON *o = cJSON_CreateObject();
+		if (v->has_from)
+			add_period(o, "from", v->from);
+		else
+			cJSON_AddNullToObject(o, "from");
+		if (i + 1 < t.nversions)
+			add_period(o, "until", t.versions[i + 1].from);
+		else
+			cJSON_AddNullToObject(o, "until");
+		cJSON_AddNumberToObject(o, "members", (double)v->nmembers);
+		/* Comma-separated, as `members` is given to the CLI, so
+		 * tables and CSV show it too. */
+		char *codes = malloc(v->nmembers * VG_CODE_MAX + 1);
+		if (!codes) {
+			cJSON_Delete(o);
+			vg_territory_clear(&t);
+			return vg__api_fail(q, "internal", "out of memory");
+		}
+		size_t off = 0;
+		codes[0] = '\0';
+		for (size_t k = 0; k < v->nmembers; k++)
+			off += (size_t)sprintf(codes + off, "%s%s",
+					       k ? "," : "", v->members[k]);
+		cJSON_AddStringToObject(o, "member_codes", codes);
+		free(codes);
+		cJSON_AddItemToArray(rows, o);
+	}
+	vg_territory_clear(&t);
+	return 0;
+}
+
+/* `define_perimeter`: define a perimeter, or add/replace one membership
+ * version, without a file. One batch: a vintage like any write, all or
+ * nothing. The name and parents of an existing perimeter are kept when
+ * not given. */
+static int op_define_perimeter(vg_api_req *q)
+{
+	const char *code = sarg(q, "code"), *name = sarg(q, "name");
+	const char *from = sarg(q, "from");
+	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(q->args, "members");
+	const cJSON *par = cJSON_GetObjectItemCaseSensitive(q->args, "parents");
+	vg_territory t = { 0 };
+	vg_error e = { 0 };
+	if (vg_territory_code_canon(NULL, code, t.code, t.level, NULL) ||
+	    !strchr(t.code, ':'))
+		return vg__api_fail(q, "bad_argument",
+				    "code: '%s' is not a perimeter code "
+				    "(level:code, e.g. cls:nantes-nord)",
+				    code);
+	if (from) {
+		if (get_period(q, "from", &t.from))
+			return -1;
+		t.has_from = true;
+	}
+	int n = cJSON_GetArraySize(mem);
+	if (n < 1)
+		return vg__api_fail(q, "bad_argument",
+				    "members: at least one territory code");
+	int np = cJSON_GetArraySize(par);
+	if (np > VG_MAX_PARENTS)
+		return vg__api_fail(q, "bad_argument",
+				    "parents: at most %d codes", VG_MAX_PARENTS);
+	/* Keep what the store has for what the request does not say. */
+	vg_read *r;
+	if (vg_read_begin(q->store, &r, &e))
+		return store_fail(q, &e);
+	uint32_t id;
+	bool exists = vg_read_territory_id(r, t.code, &id, NULL) == 0;
+	vg_territory old = { 0 };
+	int rc = exists ? vg_read_territory(r, id, &old, &e) : 0;
+	vg_read_end(r);
+	if (rc)
+		return store_fail(q, &e);
+	if (exists && !old.nversions) {
+		vg_territory_clear(&old);
+		return vg__api_fail(q, "conflict",
+				    "code: '%s' is a territory that is not a "
+				    "perimeter; it cannot get members",
+				    t.code);
+	}
+	snprintf(t.name, sizeof(t.name), "%s", name ? name : old.name);
+	if (!t.name[0]) {
+		vg_territory_clear(&old);
+		return vg__api_fail(q, "bad_argument",
+				    "name: required for a new perimeter");
+	}
+	const cJSON *it;
+	if (par) {
+		cJSON_ArrayForEach(it, par)
+		{
+			snprintf(t.parents[t.nparents++], VG_CODE_MAX, "%s",
+				 it->valuestring);
+		}
+	} else {
+		t.nparents = old.nparents;
+		memcpy(t.parents, old.parents, sizeof(t.parents));
+	}
+	vg_territory_clear(&old);
+	t.members = calloc((size_t)n, VG_CODE_MAX);
+	if (!t.members)
+		return vg__api_fail(q, "internal", "out of memory");
+	cJSON_ArrayForEach(it, mem)
+	{
+		if (strlen(it->valuestring) >= VG_CODE_MAX) {
+			vg_territory_clear(&t);
+			return vg__api_fail(q, "bad_argument",
+					    "members: '%.40s...' is too long",
+					    it->valuestring);
+		}
+		snprintf(t.members[t.nmembers++], VG_CODE_MAX, "%s",
+			 it->valuestring);
+	}
+	char origin[128];
+	snprintf(origin, sizeof(origin), "api define_perimeter %s", t.code);
+	vg_batch_opts bo = { .origin = origin };
+	vg_batch *b = NULL;
+	vg_commit_info ci = { 0 };
+	rc = vg_batch_new(q->store, &bo, &b, &e);
+	if (!rc)
+		rc = vg_batch_territory(b, &t, &e);
+	if (!rc) {
+		rc = vg_batch_commit(b, &ci, &e);
+		b = NULL; /* commit frees it in every case */
+	}
+	vg_batch_free(b);
+	char canon[VG_CODE_MAX];
+	memcpy(canon, t.code, sizeof(canon));
+	vg_territory_clear(&t);
+	if (rc)
+		return vg__api_fail(q,
+				    rc == VG_ENOTFOUND ? "not_found"
+				    : rc == VG_EINVAL  ? "bad_input"
+						       : "storage",
+				    "%s", e.msg[0] ? e.msg : vg_strerror(rc));
+	q->result = cJSON_CreateObject();
+	cJSON_AddStringToObject(q->result, "code", canon);
+	if (from)
+		cJSON_AddStringToObject(q->result, "from", from);
+	else
+		cJSON_AddNullToObject(q->result, "from");
+	cJSON_AddNumberToObject(q->result, "members", n);
+	cJSON_AddNumberToObject(q->result, "vintage", ci.vintage);
+	cJSON_AddBoolToObject(q->result, "changed", ci.territories > 0);
+	return 0;
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 #define A_IND { "indicator", VG_ARG_STR, true, "indicator code" }
@@ -1228,6 +1477,10 @@ static int op_import(vg_api_req *q)
 	{ "limit", VG_ARG_INT, false, "rows per answer (default 10000, at "  \
 				      "most 100000)" }
 #define A_END { NULL, 0, false, NULL }
+#define A_MEMBERSHIP                                                         \
+	{ "membership", VG_ARG_STR, false,                                   \
+	  "perimeters: in_force (default: each period on the members of "    \
+	  "its time) or latest (every period on the latest members)" }
 
 static const vg_api_arg args_none[] = { A_END };
 static const vg_api_arg args_territories[] = {
@@ -1257,10 +1510,10 @@ static const vg_api_arg args_aggregate[] = {
 	{ "territories", VG_ARG_STRS, false,
 	  "an ad hoc list of territories (not overlapping): one value over "
 	  "all of them" },
-	A_ASOF, A_PAGE, A_END
+	A_ASOF, A_MEMBERSHIP, A_PAGE, A_END
 };
 static const vg_api_arg args_compare[] = { A_IND, A_TERR, A_PERIOD, A_ASOF,
-					   A_END };
+					   A_MEMBERSHIP, A_END };
 static const vg_api_arg args_rank[] = {
 	A_IND, A_TERR, A_PERIOD,
 	{ "within", VG_ARG_STR, false,
@@ -1268,7 +1521,25 @@ static const vg_api_arg args_rank[] = {
 	  "(default: all)" },
 	A_ASOF, A_END
 };
-static const vg_api_arg args_profile[] = { A_TERR, A_PERIOD, A_ASOF, A_END };
+static const vg_api_arg args_profile[] = { A_TERR, A_PERIOD, A_ASOF,
+					   A_MEMBERSHIP, A_END };
+static const vg_api_arg args_perimeter[] = {
+	{ "territory", VG_ARG_STR, true, "perimeter code (cls:nantes-nord)" },
+	A_END
+};
+static const vg_api_arg args_define_perimeter[] = {
+	{ "code", VG_ARG_STR, true, "perimeter code (cls:nantes-nord)" },
+	{ "name", VG_ARG_STR, false,
+	  "its name (required for a new perimeter; kept when absent)" },
+	{ "members", VG_ARG_STRS, true,
+	  "codes of its communes (or other non-perimeter territories)" },
+	{ "from", VG_ARG_STR, false,
+	  "the period these members apply from: adds or replaces that "
+	  "version (absent: the only version, from the beginning)" },
+	{ "parents", VG_ARG_STRS, false,
+	  "codes of the territories containing it (kept when absent)" },
+	A_END
+};
 static const vg_api_arg args_disparities[] = {
 	A_IND, A_TERR, A_PERIOD,
 	{ "level", VG_ARG_STR, false, "level of the units compared (com)" },
@@ -1333,6 +1604,9 @@ static const vg_api_col cols_prof[] = {
 	N("depth"),	N("value"),  C("status"), C("source"),
 	C("coverage"),	N("gap"),    C_END
 };
+static const vg_api_col cols_perim[] = { C("from"), C("until"),
+					 N("members"), C("member_codes"),
+					 C_END };
 static const vg_api_col cols_disp[] = {
 	C("territory"),	    C("level"),		N("count"), N("with_data"),
 	N("min"),	    N("q1"),		N("median"), N("q3"),
@@ -1426,6 +1700,19 @@ static const vg_api_op ops[] = {
 	  "nothing)",
 	  "{\"id\":18,\"op\":\"import\",\"kind\":\"points\",\"path\":"
 	  "\"incoming/pop.csv\",\"token\":\"...\"}" },
+	{ "perimeter", 0, op_perimeter, args_perimeter, cols_perim,
+	  "a perimeter's membership versions, oldest first, with their "
+	  "members",
+	  "{\"id\":20,\"op\":\"perimeter\",\"territory\":"
+	  "\"cls:nantes-nord\"}" },
+	{ "define_perimeter", VG_OP_ADMIN | VG_OP_HEAVY, op_define_perimeter,
+	  args_define_perimeter, NULL,
+	  "define a perimeter or one membership version of it (a vintage, "
+	  "all or nothing)",
+	  "{\"id\":21,\"op\":\"define_perimeter\",\"code\":"
+	  "\"cls:nantes-nord\",\"name\":\"CLS Nantes Nord\",\"members\":"
+	  "[\"com:44109\",\"com:44143\"],\"from\":\"2024\","
+	  "\"token\":\"...\"}" },
 	{ "subscribe", VG_OP_DAEMON, NULL, args_subscribe, NULL,
 	  "receive an event whenever new data for these indicators commits, "
 	  "and job progress",

@@ -581,13 +581,20 @@ static const cmd_map maps[] = {
 	  { "indicator" },
 	  { "period=period", "level=level", "in=within", "territory=territory",
 	    "territories=territories", "as-of=as_of", "offset=offset",
-	    "limit=limit" } },
-	{ "compare", { "indicator", "territory" }, { "period=period",
-						     "as-of=as_of" } },
+	    "limit=limit", "membership=membership" } },
+	{ "compare",
+	  { "indicator", "territory" },
+	  { "period=period", "as-of=as_of", "membership=membership" } },
 	{ "rank",
 	  { "indicator", "territory" },
 	  { "period=period", "in=within", "as-of=as_of" } },
-	{ "profile", { "territory" }, { "period=period", "as-of=as_of" } },
+	{ "profile",
+	  { "territory" },
+	  { "period=period", "as-of=as_of", "membership=membership" } },
+	{ "perimeter", { "territory" }, { NULL } },
+	{ "define_perimeter",
+	  { "code" },
+	  { "name=name", "members=members", "from=from", "parents=parents" } },
 	{ "disparities",
 	  { "indicator", "territory" },
 	  { "period=period", "level=level", "as-of=as_of" } },
@@ -619,6 +626,35 @@ static int cmd_query(cli *c, int argc, char **argv)
 		return rc ? rc : run_request(c, req);
 	}
 	return usage_error(cmd, "no such query%s", "");
+}
+
+/* `perimeter define CODE --members ... [--from P]` and `perimeter show
+ * CODE`: the define_perimeter and perimeter ops. */
+static int cmd_perimeter(cli *c, int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "";
+	const char *op = !strcmp(sub, "define") ? "define_perimeter"
+			 : !strcmp(sub, "show") ? "perimeter"
+						: NULL;
+	if (!op)
+		return usage_error("perimeter", "usage: perimeter define CODE "
+				   "--members T1,T2,... [--name N] [--from P] "
+				   "| perimeter show CODE%s", "");
+	/* Offline, a definition writes: open the store for writing before
+	 * call() opens it read-only. */
+	if (!strcmp(sub, "define") && !c->remote && !c->store &&
+	    open_store(c, true))
+		return EXIT_FAIL;
+	for (size_t i = 0; i < VG_ARRAY_LEN(maps); i++) {
+		if (strcmp(maps[i].op, op))
+			continue;
+		cJSON *req = NULL;
+		/* The subcommand is the command: its words follow it. */
+		int rc = build_request("perimeter", &maps[i], argc - 1,
+				       argv + 1, &req);
+		return rc ? rc : run_request(c, req);
+	}
+	return EXIT_FAIL;
 }
 
 /* `run PLUGIN [--follow]`: start a run; with --follow, show its progress
@@ -744,15 +780,23 @@ static const struct command {
 	  "every territory of a level for one period (a map)" },
 	{ "aggregate", cmd_query,
 	  "IND --period P (--level L [--in TERR] | --territory T | "
-	  "--territories T1,T2,...) [--as-of WHEN]",
+	  "--territories T1,T2,...) [--as-of WHEN] [--membership latest]",
 	  "values at any scale, computed with the indicator's rule, with "
-	  "coverage" },
-	{ "compare", cmd_query, "IND TERR --period P [--as-of WHEN]",
+	  "coverage; a perimeter on its members of the period (--membership "
+	  "latest: on its latest members)" },
+	{ "perimeter", cmd_perimeter,
+	  "define CODE --members T1,T2,... [--name N] [--from P] "
+	  "[--parents P1,...] | show CODE",
+	  "define a perimeter or its membership from period P (admin); "
+	  "show its membership versions" },
+	{ "compare", cmd_query,
+	  "IND TERR --period P [--as-of WHEN] [--membership latest]",
 	  "a territory against each territory containing it and France, "
 	  "with the gap" },
 	{ "rank", cmd_query, "IND TERR --period P [--in TERR] [--as-of WHEN]",
 	  "position and percentile among the territories of its level" },
-	{ "profile", cmd_query, "TERR --period P [--as-of WHEN]",
+	{ "profile", cmd_query,
+	  "TERR --period P [--as-of WHEN] [--membership latest]",
 	  "every indicator of a territory with its containers' values "
 	  "(portrait de territoire)" },
 	{ "disparities", cmd_query,

@@ -350,12 +350,16 @@ int vg_import_territories(vg_store *s, const char *path,
 					     "parent_codes" };
 	int idx[4];
 	int rc = open_with_columns(path, names, idx, 4,
-				   "code;level;name;parent_codes[;members][;successors]",
+				   "code;level;name;parent_codes[;members][;successors]"
+				   "[;valid_from]",
 				   &c, err);
 	if (rc)
 		return rc;
 	int mem_col = column(c, "members");
 	int suc_col = column(c, "successors");
+	/* valid_from: the period a row's members apply from (one row per
+	 * membership version of a perimeter); empty: from the beginning. */
+	int vf_col = column(c, "valid_from");
 	/* rc is 0 here: open_with_columns returned early otherwise. */
 	vg_batch *b = NULL;
 	rc = start_batch(s, path, o, &b, err);
@@ -425,6 +429,26 @@ int vg_import_territories(vg_store *s, const char *path,
 						     VG_CODE_MAX - 1);
 			}
 			bad_field = why.code ? mem_col : idx[3];
+			const char *vf = fld(row, vf_col);
+			if (!why.code && *vf) {
+				if (vg_period_parse(vf, strlen(vf), &t.from)) {
+					bad_field = vf_col;
+					vg_error_set(&why, VG_EPERIOD,
+						     "valid_from '%s' is not a "
+						     "period (2024, 2024-Q1, "
+						     "2024-03, 2024-03-15)",
+						     vf);
+				} else if (!t.nmembers) {
+					bad_field = vf_col;
+					vg_error_set(&why, VG_EINVAL,
+						     "valid_from '%s' without "
+						     "members: only a "
+						     "perimeter's membership "
+						     "has versions",
+						     vf);
+				}
+				t.has_from = true;
+			}
 			if (!why.code && *fld(row, suc_col) &&
 			    parse_successors(fld(row, suc_col), &t, &why))
 				bad_field = suc_col;

@@ -345,8 +345,11 @@ static int ctx_define_territory(lua_State *L)
 	char raw[VG_CODE_MAX] = "";
 	str_field(L, 2, "code", raw, sizeof(raw), true);
 	str_field(L, 2, "name", t.name, sizeof(t.name), true);
+	char from[VG_PERIOD_STRLEN + 1] = "";
+	str_field(L, 2, "from", from, sizeof(from), false);
 	static const char *const known[] = { "code", "name", "parents",
-					     "members", "successors", NULL };
+					     "members", "successors", "from",
+					     NULL };
 	lua_pushnil(L);
 	while (lua_next(L, 2)) {
 		bool ok = false;
@@ -356,7 +359,7 @@ static int ctx_define_territory(lua_State *L)
 		if (!ok)
 			return luaL_error(L, "ctx:define_territory: unknown key "
 					  "'%s' (code, name, parents, "
-					  "members, successors)",
+					  "members, successors, from)",
 					  lua_type(L, -2) ==
 					  LUA_TSTRING ? lua_tostring(L, -2)
 						      : "?");
@@ -365,6 +368,15 @@ static int ctx_define_territory(lua_State *L)
 	vg_error e;
 	if (vg_territory_code_canon(NULL, raw, t.code, t.level, &e))
 		return luaL_error(L, "ctx:define_territory: %s", e.msg);
+	/* from: the period these members apply from (a new membership
+	 * version); absent, they are the only version. */
+	if (from[0]) {
+		if (vg_period_parse(from, strlen(from), &t.from))
+			return luaL_error(L, "ctx:define_territory: from '%s' "
+					  "is not a period (2024, 2024-Q1, "
+					  "2024-03, 2024-03-15)", from);
+		t.has_from = true;
+	}
 	if (lua_getfield(L, 2, "parents") == LUA_TTABLE) {
 		size_t n = lua_rawlen(L, -1);
 		if (n > VG_MAX_PARENTS)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query/query_int.h"
 #include "vigie/query.h"
 
 #define ABSENT 0xFF /* no point for this territory */
@@ -132,6 +133,7 @@ struct vg_agg_ctx {
 	vg_period period;
 	int64_t as_of;
 	uint32_t ind_ids[3]; /* self, a, b (a/b: 0 when the rule has none) */
+	vg_membership_mode membership;
 	/* What is loaded: everything (a whole level was asked for), or the
 	 * territories below a few targets. One target only needs its own
 	 * slots: reading a 50-commune perimeter must not cost a France. */
@@ -281,6 +283,21 @@ static int ensure_loaded(vg_agg_ctx *c, uint32_t target, vg_error *err)
 	for (uint16_t l = 0; !rc && l < nl; l++)
 		vg_read_descendants(c->r, target, l, load_pred_cb, c);
 	return rc;
+}
+
+void vg_agg_ctx_set_membership(vg_agg_ctx *c, vg_membership_mode m)
+{
+	c->membership = m;
+}
+
+vg_membership_mode vg_agg_ctx_membership(const vg_agg_ctx *c)
+{
+	return c->membership;
+}
+
+vg_period vg_agg_ctx_period(const vg_agg_ctx *c)
+{
+	return c->period;
 }
 
 vg_read *vg_agg_ctx_read(vg_agg_ctx *c)
@@ -649,7 +666,17 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 	acc pa = { .c = c, .target = target };
 	pass_state ps = { false, false };
 	passage_walk(&pa, target, 1.0, PASS_SCAN, 0, &ps);
-	if (c->self.st[target] != ABSENT && !ps.any) {
+	/* A perimeter whose membership at this period is an older version
+	 * (one array look-up for any other territory). What is published at
+	 * it for the period is a figure of that older membership: right for
+	 * the perimeter as it was, wrong for a constant perimeter, which is
+	 * then computed from the latest members. */
+	vg_membership_info mi;
+	bool older = vg_read_perimeter_membership(c->r, target, c->period,
+						  false, &mi) == 0 &&
+		     !mi.latest;
+	bool own = !ps.any && !(older && c->membership == VG_MEMBERSHIP_LATEST);
+	if (c->self.st[target] != ABSENT && own) {
 		out->source = VG_SOURCE_PUBLISHED;
 		out->value = c->self.val[target];
 		out->status = (vg_status)c->self.st[target];
@@ -658,7 +685,7 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 	vg_agg_kind k = c->ind.agg.kind;
 	if (k == VG_AGG_NONE)
 		return 0;
-	if ((k == VG_AGG_RATIO || k == VG_AGG_WMEAN) && !ps.any &&
+	if ((k == VG_AGG_RATIO || k == VG_AGG_WMEAN) && own &&
 	    usable(c->a.st[target]) && usable(c->b.st[target])) {
 		/* Both inputs are published at the target itself: they are
 		 * the best numbers there are for it. Coverage counts the
@@ -675,6 +702,16 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 		out->status = isnan(out->value) ? VG_STATUS_MISSING
 						: (vg_status)a.worst;
 		return 0;
+	}
+	/* As it was: the descendants index holds the latest members, so
+	 * compute over that version's members as a list (same rules and
+	 * coverage). */
+	if (older && c->membership == VG_MEMBERSHIP_IN_FORCE) {
+		int rc = vg__agg_value_members(c->r, c->ind_ids[0], c->period,
+					       c->as_of, mi.members,
+					       mi.nmembers, out, err);
+		out->terr = target;
+		return rc;
 	}
 	if (++c->sc->stamp == 0) { /* wrapped: clear once every 4 G targets */
 		memset(c->seen, 0, c->sc->n * sizeof(uint32_t));

@@ -147,7 +147,8 @@ static int collect_ind(void *ud, uint32_t id)
 }
 
 int vg_profile(vg_read *r, uint32_t target, vg_period period, int64_t as_of,
-	       vg_profile_cb cb, void *ud, vg_error *err)
+	       vg_membership_mode mode, vg_profile_cb cb, void *ud,
+	       vg_error *err)
 {
 	ind_list l = { 0 };
 	int rc = vg_read_indicators(r, collect_ind, &l);
@@ -161,6 +162,7 @@ int vg_profile(vg_read *r, uint32_t target, vg_period period, int64_t as_of,
 		vg_error_clear(&e);
 		if (vg_agg_ctx_new(r, l.ids[i], period, as_of, &c, &e))
 			continue; /* e.g. its rule names an undefined input */
+		vg_agg_ctx_set_membership(c, mode);
 		prof_ctx p = { l.ids[i], cb, ud };
 		rc = vg_compare(c, target, prof_row, &p, err);
 		vg_agg_ctx_free(c);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query/query_int.h"
 #include "vigie/query.h"
 
 static vg_status worse(vg_status a, vg_status b)
@@ -70,6 +71,18 @@ int vg_agg_value_list(vg_read *r, uint32_t ind, vg_period period,
 					"listed: it would be counted twice",
 					vg_read_territory_code(r, ids[i]),
 					vg_read_territory_code(r, ids[j]));
+	return vg__agg_value_members(r, ind, period, as_of, ids, n, out, err);
+}
+
+int vg__agg_value_members(vg_read *r, uint32_t ind, vg_period period,
+			  int64_t as_of, const uint32_t *ids, size_t n,
+			  vg_agg_value *out, vg_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->value = NAN;
+	out->status = VG_STATUS_MISSING;
+	out->source = n ? VG_SOURCE_COMPUTED : VG_SOURCE_NONE;
+	out->cov.weight_total = out->cov.weight_covered = NAN;
 	vg_indicator m;
 	int rc = vg_read_indicator(r, ind, &m, err);
 	if (rc)

@@ -149,6 +149,7 @@ int vg_batch_territory(vg_batch *b, const vg_territory *t, vg_error *err)
 	strcpy(copy.code, canon);
 	strcpy(copy.level, level);
 	copy.members = NULL;
+	copy.nmembers = 0;
 	for (size_t i = 0; i < t->nparents; i++) {
 		rc = vg_territory_code_canon(NULL, t->parents[i],
 					     copy.parents[i], NULL, err);
@@ -195,33 +196,66 @@ int vg_batch_territory(vg_batch *b, const vg_territory *t, vg_error *err)
 				    "territory '%s': the weights of its "
 				    "successors add up to %g, not 1", canon,
 				    wsum);
+	if (t->has_from && !t->nmembers)
+		return vg_error_set(err, VG_EINVAL,
+				    "perimeter '%s': a membership from a "
+				    "period needs members", canon);
+	if (t->has_from && vg_period_kind(t->from) == VG_PERIODICITY_NONE)
+		return vg_error_set(err, VG_EINVAL,
+				    "perimeter '%s': bad 'from' period",
+				    canon);
+	/* The batch's copy holds the definition as versions (members are
+	 * filled from the latest one at commit); has_from on it means
+	 * "merge these versions into the stored ones". */
+	copy.versions = NULL;
+	copy.nversions = 0;
+	vg_membership v = { .has_from = t->has_from, .from = t->from };
 	if (t->nmembers) {
-		copy.members = malloc(t->nmembers * VG_CODE_MAX);
-		if (!copy.members)
+		v.members = malloc(t->nmembers * VG_CODE_MAX);
+		if (!v.members)
 			return vg_error_set(err, VG_ENOMEM, "out of memory");
 		for (size_t i = 0; i < t->nmembers; i++) {
 			rc = vg_territory_code_canon(NULL, t->members[i],
-						     copy.members[i], NULL,
-						     err);
+						     v.members[i], NULL, err);
 			if (rc) {
-				free(copy.members);
+				free(v.members);
 				return rc;
 			}
 		}
+		v.nmembers = t->nmembers;
 	}
 	uint32_t idx;
+	vg_territory *dst;
 	if (vg_strmap_get(&b->terr_pending, canon, &idx)) {
-		vg_territory_clear(&b->terrs[idx]);
-		b->terrs[idx] = copy;
-		return 0;
+		/* Defined again in this batch: a dated definition adds a
+		 * version to the earlier ones (a CSV with one row per
+		 * version), an undated one replaces them all. */
+		dst = &b->terrs[idx];
+		if (t->has_from) {
+			copy.versions = dst->versions;
+			copy.nversions = dst->nversions;
+			copy.has_from = dst->has_from || !dst->nversions;
+			dst->versions = NULL;
+			dst->nversions = 0;
+		}
+		vg_territory_clear(dst);
+		*dst = copy;
+	} else {
+		if (grow_array((void **)&b->terrs, &b->cap_terrs,
+			       b->nterrs + 1, sizeof(*b->terrs)) ||
+		    vg_strmap_put(&b->terr_pending, canon,
+				  (uint32_t)b->nterrs)) {
+			free(v.members);
+			return vg_error_set(err, VG_ENOMEM, "out of memory");
+		}
+		dst = &b->terrs[b->nterrs++];
+		*dst = copy;
 	}
-	if (grow_array((void **)&b->terrs, &b->cap_terrs, b->nterrs + 1,
-		       sizeof(*b->terrs)) ||
-	    vg_strmap_put(&b->terr_pending, canon, (uint32_t)b->nterrs)) {
-		free(copy.members);
+	if (v.nmembers && vg__versions_put(&dst->versions, &dst->nversions,
+					   &v)) {
+		free(v.members);
 		return vg_error_set(err, VG_ENOMEM, "out of memory");
 	}
-	b->terrs[b->nterrs++] = copy;
 	return 0;
 }
 
@@ -461,6 +495,165 @@ static bool terr_known(apply_ctx *a, const char *code)
 	return mdb_get_u32key(a->txn, a->s->terr_code, code, &id) == 0;
 }
 
+static int write_territory(apply_ctx *a, size_t i, const vg_territory *t,
+			   vg_error *err);
+
+/* The batch's record of territory `i` of the batch for `pending` code. */
+static const vg_territory *pending(apply_ctx *a, const char *code)
+{
+	uint32_t idx;
+	return vg_strmap_get(&a->b->terr_pending, code, &idx)
+		       ? &a->b->terrs[idx]
+		       : NULL;
+}
+
+/* Is `code` a perimeter (in this batch, or else in the store)? */
+static bool is_perimeter(apply_ctx *a, const char *code)
+{
+	const vg_territory *p = pending(a, code);
+	if (p)
+		return p->nversions > 0;
+	uint32_t id;
+	return vg_strmap_get(&a->dict.terr_map, code, &id) &&
+	       id < a->dict.nterrs && a->dict.terrs[id].nmembers > 0;
+}
+
+/* Does `code` lie below (through parents) a territory of `set`? Parents
+ * are this batch's when it defines the territory, else the store's. The
+ * one found goes to `found`. */
+static bool below_one_of(apply_ctx *a, const char *code, const vg_strmap *set,
+			 char *found, int depth)
+{
+	if (depth > 16)
+		return false;
+	const vg_territory *p = pending(a, code);
+	uint32_t id, x;
+	size_t np = 0;
+	const char *par[VG_MAX_PARENTS];
+	if (p) {
+		for (size_t k = 0; k < p->nparents; k++)
+			par[np++] = p->parents[k];
+	} else if (vg_strmap_get(&a->dict.terr_map, code, &id) &&
+		   id < a->dict.nterrs) {
+		const vg__terr_entry *e = &a->dict.terrs[id];
+		for (size_t k = 0; k < e->nparents; k++)
+			if (e->parents[k] < a->dict.nterrs)
+				par[np++] = a->dict.terrs[e->parents[k]].code;
+	}
+	for (size_t k = 0; k < np; k++) {
+		if (vg_strmap_get(set, par[k], &x)) {
+			snprintf(found, VG_CODE_MAX, "%s", par[k]);
+			return true;
+		}
+		if (below_one_of(a, par[k], set, found, depth + 1))
+			return true;
+	}
+	return false;
+}
+
+/* One membership version: every member defined, none a perimeter (a
+ * perimeter's figures come from leaves; nesting would make its members'
+ * own versions ambiguous), none listed twice or lying within another
+ * member (it would be counted twice). Errors name the member. */
+static int check_version(apply_ctx *a, const vg_territory *t,
+			 const vg_membership *v, vg_error *err)
+{
+	char from[VG_PERIOD_STRLEN + 16] = "", found[VG_CODE_MAX];
+	if (v->has_from) {
+		char ps[VG_PERIOD_STRLEN];
+		if (vg_period_format(v->from, ps, sizeof(ps)))
+			strcpy(ps, "?");
+		snprintf(from, sizeof(from), " (from %s)", ps);
+	}
+	vg_strmap set;
+	vg_strmap_init(&set);
+	int rc = 0;
+	for (size_t m = 0; m < v->nmembers && !rc; m++) {
+		const char *c = v->members[m];
+		uint32_t x;
+		if (!terr_known(a, c))
+			rc = vg_error_set(err, VG_ENOTFOUND,
+					  "perimeter '%s'%s: member '%s' is "
+					  "not defined", t->code, from, c);
+		else if (!strcmp(c, t->code) || is_perimeter(a, c))
+			rc = vg_error_set(err, VG_EINVAL,
+					  "perimeter '%s'%s: member '%s' is a "
+					  "perimeter; list its members instead",
+					  t->code, from, c);
+		else if (vg_strmap_get(&set, c, &x))
+			rc = vg_error_set(err, VG_EINVAL,
+					  "perimeter '%s'%s: member '%s' is "
+					  "listed twice", t->code, from, c);
+		else if (vg_strmap_put(&set, c, (uint32_t)m))
+			rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+	}
+	for (size_t m = 0; m < v->nmembers && !rc; m++)
+		if (below_one_of(a, v->members[m], &set, found, 0))
+			rc = vg_error_set(err, VG_EINVAL,
+					  "perimeter '%s'%s: member '%s' lies "
+					  "within member '%s': it would be "
+					  "counted twice", t->code, from,
+					  v->members[m], found);
+	vg_strmap_free(&set);
+	return rc ? -1 : 0;
+}
+
+/* What territory `i` of the batch will be once written: a dated
+ * definition merged into the stored versions (the version with the same
+ * start replaced, the others kept), members = the latest version's.
+ * Built aside: the batch stays as it was in case the transaction is
+ * retried. */
+static int effective(apply_ctx *a, size_t i, vg_territory *w, vg_error *err)
+{
+	const vg_territory *t = &a->b->terrs[i];
+	*w = *t;
+	w->members = NULL;
+	w->nmembers = 0;
+	w->versions = NULL;
+	w->nversions = 0;
+	w->has_from = false;
+	if (t->has_from) {
+		uint8_t kb[4];
+		vg__put_be32(kb, a->terr_ids[i]);
+		MDB_val k = { 4, kb }, v;
+		int rc = mdb_get(a->txn, a->s->terr, &k, &v);
+		if (rc == 0) {
+			vg_territory old;
+			if (vg__territory_parse(v.mv_data, v.mv_size, &old,
+						NULL, err))
+				return -1;
+			w->versions = old.versions;
+			w->nversions = old.nversions;
+			old.versions = NULL;
+			old.nversions = 0;
+			vg_territory_clear(&old);
+		} else if (rc != MDB_NOTFOUND) {
+			return rc;
+		}
+	}
+	for (size_t k = 0; k < t->nversions; k++) {
+		vg_membership v = t->versions[k];
+		size_t sz = v.nmembers * VG_CODE_MAX;
+		v.members = malloc(sz);
+		if (!v.members)
+			return ENOMEM;
+		memcpy(v.members, t->versions[k].members, sz);
+		if (vg__versions_put(&w->versions, &w->nversions, &v)) {
+			free(v.members);
+			return ENOMEM;
+		}
+	}
+	if (w->nversions) {
+		const vg_membership *l = &w->versions[w->nversions - 1];
+		w->members = malloc(l->nmembers * VG_CODE_MAX);
+		if (!w->members)
+			return ENOMEM;
+		memcpy(w->members, l->members, l->nmembers * VG_CODE_MAX);
+		w->nmembers = l->nmembers;
+	}
+	return 0;
+}
+
 static int apply_territories(apply_ctx *a, vg_error *err)
 {
 	vg_batch *b = a->b;
@@ -508,7 +701,21 @@ static int apply_territories(apply_ctx *a, vg_error *err)
 		a->terr_level[i] = lid;
 	}
 	for (size_t i = 0; i < b->nterrs; i++) {
-		vg_territory *t = &b->terrs[i];
+		vg_territory w;
+		int rc = effective(a, i, &w, err);
+		if (!rc)
+			rc = write_territory(a, i, &w, err);
+		vg_territory_clear(&w);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int write_territory(apply_ctx *a, size_t i, const vg_territory *t,
+			   vg_error *err)
+{
+	{ /* kept as one block: the checks read like the record they check */
 		for (size_t p = 0; p < t->nparents; p++)
 			if (!terr_known(a, t->parents[p])) {
 				vg_error_set(err, VG_ENOTFOUND,
@@ -518,14 +725,11 @@ static int apply_territories(apply_ctx *a, vg_error *err)
 					     t->parents[p]);
 				return -1;
 			}
-		for (size_t m = 0; m < t->nmembers; m++)
-			if (!terr_known(a, t->members[m])) {
-				vg_error_set(err, VG_ENOTFOUND,
-					     "perimeter '%s': member '%s' is "
-					     "not defined", t->code,
-					     t->members[m]);
-				return -1;
-			}
+		for (size_t k = 0; k < t->nversions; k++) {
+			int rc = check_version(a, t, &t->versions[k], err);
+			if (rc)
+				return rc;
+		}
 		for (size_t k = 0; k < t->nsuccessors; k++)
 			if (!terr_known(a, t->successors[k].code)) {
 				vg_error_set(err, VG_ENOTFOUND,

@@ -14,6 +14,9 @@ void vg__dict_free(vg__dict *d)
 {
 	for (uint32_t i = 0; d->terrs && i < d->nterrs; i++) {
 		free(d->terrs[i].members);
+		for (uint32_t k = 0; k < d->terrs[i].nversions; k++)
+			free(d->terrs[i].versions[k].members);
+		free(d->terrs[i].versions);
 		free(d->terrs[i].succ);
 		free(d->terrs[i].pred);
 	}
@@ -38,6 +41,34 @@ static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 	return x < y ? -1 : x > y;
+}
+
+/* Membership versions of a perimeter, codes resolved to ids. */
+static int load_versions(vg__dict *d, vg__terr_entry *e, const vg_territory *t)
+{
+	e->versions = calloc(t->nversions, sizeof(*e->versions));
+	if (!e->versions)
+		return -1;
+	e->nversions = (uint32_t)t->nversions;
+	for (size_t k = 0; k < t->nversions; k++) {
+		const vg_membership *m = &t->versions[k];
+		vg__terr_version *v = &e->versions[k];
+		v->has_from = m->has_from;
+		v->from = m->from;
+		v->start = vg__version_start(m);
+		if (!m->nmembers)
+			continue;
+		v->members = malloc(m->nmembers * sizeof(uint32_t));
+		if (!v->members)
+			return -1;
+		for (size_t i = 0; i < m->nmembers; i++) {
+			uint32_t mid;
+			if (vg_strmap_get(&d->terr_map, m->members[i], &mid))
+				v->members[v->nmembers++] = mid;
+		}
+		qsort(v->members, v->nmembers, sizeof(uint32_t), cmp_u32);
+	}
+	return 0;
 }
 
 /* Highest id + 1 of a DBI keyed by big-endian ids. */
@@ -298,6 +329,10 @@ static int load_territories(vg_store *s, MDB_txn *txn, vg__dict *d,
 			}
 			qsort(e->members, e->nmembers, sizeof(uint32_t),
 			      cmp_u32);
+		}
+		if (t->nversions && load_versions(d, e, t)) {
+			rc = ENOMEM;
+			break;
 		}
 	}
 	if (!rc)

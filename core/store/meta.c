@@ -158,6 +158,9 @@ void vg_territory_clear(vg_territory *t)
 	if (!t)
 		return;
 	free(t->members);
+	for (size_t i = 0; i < t->nversions; i++)
+		free(t->versions[i].members);
+	free(t->versions);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -483,6 +486,26 @@ cJSON *vg_territory_to_json(const vg_territory *t)
 			cJSON_AddItemToArray(m,
 					     cJSON_CreateString(t->members[i]));
 	}
+	/* Versions only when membership changes over time: a perimeter
+	 * defined once keeps the record it always had. */
+	if (t->nversions > 1 || (t->nversions == 1 && t->versions[0].has_from)) {
+		cJSON *vs = cJSON_AddArrayToObject(o, "versions");
+		for (size_t i = 0; i < t->nversions; i++) {
+			const vg_membership *v = &t->versions[i];
+			cJSON *e = cJSON_CreateObject();
+			char buf[VG_PERIOD_STRLEN];
+			if (v->has_from &&
+			    vg_period_format(v->from, buf, sizeof(buf)) == 0)
+				cJSON_AddStringToObject(e, "from", buf);
+			else
+				cJSON_AddNullToObject(e, "from");
+			cJSON *m = cJSON_AddArrayToObject(e, "members");
+			for (size_t k = 0; k < v->nmembers; k++)
+				cJSON_AddItemToArray(
+					m, cJSON_CreateString(v->members[k]));
+			cJSON_AddItemToArray(vs, e);
+		}
+	}
 	if (t->nsuccessors) {
 		cJSON *su = cJSON_AddArrayToObject(o, "successors");
 		for (size_t i = 0; i < t->nsuccessors; i++) {
@@ -514,6 +537,93 @@ static int copy_str(const cJSON *o, const char *k, char *dst, size_t n)
 	if (!cJSON_IsString(it) || strlen(it->valuestring) >= n)
 		return -1;
 	strcpy(dst, it->valuestring);
+	return 0;
+}
+
+int64_t vg__version_start(const vg_membership *v)
+{
+	return v->has_from ? vg_period_first_day(v->from) : INT64_MIN;
+}
+
+int vg__versions_put(vg_membership **vs, size_t *n, vg_membership *v)
+{
+	int64_t start = vg__version_start(v);
+	size_t i = 0;
+	while (i < *n && vg__version_start(&(*vs)[i]) < start)
+		i++;
+	if (i < *n && vg__version_start(&(*vs)[i]) == start) {
+		free((*vs)[i].members);
+		(*vs)[i] = *v;
+		return 0;
+	}
+	vg_membership *nv = realloc(*vs, (*n + 1) * sizeof(**vs));
+	if (!nv)
+		return -1;
+	memmove(nv + i + 1, nv + i, (*n - i) * sizeof(*nv));
+	nv[i] = *v;
+	*vs = nv;
+	(*n)++;
+	return 0;
+}
+
+static int copy_codes(const cJSON *arr, vg_membership *v)
+{
+	int n = cJSON_GetArraySize(arr);
+	v->members = n > 0 ? calloc((size_t)n, VG_CODE_MAX) : NULL;
+	if (n > 0 && !v->members)
+		return -1;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr)
+	{
+		if (!cJSON_IsString(it))
+			return -1;
+		snprintf(v->members[v->nmembers++], VG_CODE_MAX, "%s",
+			 it->valuestring);
+	}
+	return 0;
+}
+
+/* The membership versions of a record. A record without "versions" (one
+ * written before they existed, or a perimeter defined once) has one
+ * version from the beginning: its members. Returns -1 on a bad record or
+ * no memory (the caller reports a corrupt record either way). */
+static int parse_versions(const cJSON *o, vg_territory *out)
+{
+	const cJSON *vs = cJSON_GetObjectItemCaseSensitive(o, "versions");
+	int n = cJSON_GetArraySize(vs);
+	if (n <= 0) {
+		if (!out->nmembers)
+			return 0;
+		out->versions = calloc(1, sizeof(*out->versions));
+		if (!out->versions)
+			return -1;
+		out->nversions = 1;
+		vg_membership *v = &out->versions[0];
+		v->members = malloc(out->nmembers * VG_CODE_MAX);
+		if (!v->members)
+			return -1;
+		memcpy(v->members, out->members, out->nmembers * VG_CODE_MAX);
+		v->nmembers = out->nmembers;
+		return 0;
+	}
+	out->versions = calloc((size_t)n, sizeof(*out->versions));
+	if (!out->versions)
+		return -1;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, vs)
+	{
+		vg_membership *v = &out->versions[out->nversions++];
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(it, "from");
+		if (cJSON_IsString(f)) {
+			if (vg_period_parse(f->valuestring,
+					    strlen(f->valuestring), &v->from))
+				return -1;
+			v->has_from = true;
+		}
+		if (copy_codes(cJSON_GetObjectItemCaseSensitive(it, "members"),
+			       v))
+			return -1;
+	}
 	return 0;
 }
 
@@ -553,6 +663,10 @@ int vg__territory_parse(const char *json, size_t len, vg_territory *out,
 			snprintf(out->members[out->nmembers++], VG_CODE_MAX,
 				 "%s", it->valuestring);
 		}
+	}
+	if (parse_versions(o, out)) {
+		rc = VG_ENOMEM;
+		goto bad;
 	}
 	const cJSON *su = cJSON_GetObjectItemCaseSensitive(o, "successors");
 	cJSON_ArrayForEach(it, su)

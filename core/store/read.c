@@ -460,6 +460,34 @@ int vg_read_descendants(vg_read *r, uint32_t anc, uint16_t level, vg_id_cb cb,
 	return 0;
 }
 
+int vg_read_perimeter_membership(vg_read *r, uint32_t terr, vg_period period,
+				 bool latest, vg_membership_info *out)
+{
+	const vg__dict *d = &r->s->dict;
+	memset(out, 0, sizeof(*out));
+	if (terr == 0 || terr >= d->nterrs || !d->terrs[terr].nversions)
+		return VG_ENOTFOUND;
+	const vg__terr_entry *e = &d->terrs[terr];
+	uint32_t k = e->nversions - 1;
+	if (!latest) {
+		/* The version in force: the last one starting on or before
+		 * the period's first day; before the first, the first. */
+		int64_t day = vg_period_first_day(period);
+		while (k > 0 && e->versions[k].start > day)
+			k--;
+		out->before_first = e->versions[0].start > day;
+	}
+	const vg__terr_version *v = &e->versions[k];
+	out->has_from = v->has_from;
+	out->from = v->from;
+	out->latest = k == e->nversions - 1;
+	out->version = k;
+	out->nversions = e->nversions;
+	out->nmembers = v->nmembers;
+	out->members = v->members;
+	return 0;
+}
+
 bool vg_read_territory_is_leaf(vg_read *r, uint32_t terr)
 {
 	const vg__dict *d = &r->s->dict;

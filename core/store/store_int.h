@@ -15,6 +15,15 @@ typedef struct vg__ind_entry {
 	vg_periodicity periodicity;
 } vg__ind_entry;
 
+/* A perimeter's membership version, ids resolved. */
+typedef struct vg__terr_version {
+	int64_t start; /* first day of `from`; INT64_MIN: the beginning */
+	bool has_from;
+	vg_period from;
+	uint32_t nmembers;
+	uint32_t *members; /* sorted ids; owned */
+} vg__terr_version;
+
 typedef struct vg__terr_entry {
 	char code[VG_CODE_MAX];
 	uint16_t level;
@@ -22,7 +31,9 @@ typedef struct vg__terr_entry {
 	uint8_t nparents;
 	uint32_t parents[VG_MAX_PARENTS];
 	uint32_t nmembers;
-	uint32_t *members; /* sorted ids; owned */
+	uint32_t *members; /* sorted ids (latest version); owned */
+	uint32_t nversions; /* perimeters: >= 1, oldest first; owned */
+	vg__terr_version *versions;
 	/* Folded name (vigie/fold.h, "st" -> "saint") at dict.keys + key_off,
 	 * key_len bytes; the variant with apostrophes joined ("lhay les
 	 * roses") at alt_off, or UINT32_MAX when it is the same key. */
@@ -116,6 +127,14 @@ int vg__indicator_parse(const char *json, size_t len, vg_indicator *out,
 			vg_error *err);
 /* rank/level are stored beside the public fields. */
 char *vg__territory_json(const vg_territory *t, uint32_t rank);
+/* Start of a membership version as a day number; INT64_MIN for one from
+ * the beginning. */
+int64_t vg__version_start(const vg_membership *v);
+/* Put `v` into a list of versions kept sorted by start, replacing the
+ * version with the same start (2024 and 2024-01 start the same day).
+ * Takes v->members (and frees the replaced one's) on success; -1 when
+ * out of memory, then nothing changed. */
+int vg__versions_put(vg_membership **vs, size_t *n, vg_membership *v);
 int vg__territory_parse(const char *json, size_t len, vg_territory *out,
 			uint32_t *rank, vg_error *err);
 

@@ -90,6 +90,27 @@ void vg_agg_ctx_free(vg_agg_ctx *c);
 /* The read transaction the context borrows. */
 vg_read *vg_agg_ctx_read(vg_agg_ctx *c);
 
+/* Which membership of a perimeter (vigie/store.h, vg_membership) the
+ * context uses. IN_FORCE (the default): at each period the version in
+ * force then (the perimeter as it was: a CLS's 2019 figures over its 2019
+ * communes). LATEST: the latest version for every period (a series on a
+ * constant perimeter). When the version used is not the latest, the
+ * value is computed over that version's members with the explicit-list
+ * aggregator (vg_agg_value_list: same rules, coverage and passage table),
+ * unless a value is published at the perimeter itself for the period.
+ * With LATEST, a value published at the perimeter for a period whose
+ * membership in force is an older version is skipped (it counts other
+ * communes) and the latest members are computed.
+ * vg_read_perimeter_membership says which version a target gets. */
+typedef enum vg_membership_mode {
+	VG_MEMBERSHIP_IN_FORCE = 0,
+	VG_MEMBERSHIP_LATEST,
+} vg_membership_mode;
+void vg_agg_ctx_set_membership(vg_agg_ctx *c, vg_membership_mode m);
+/* The membership mode and period of a context. */
+vg_membership_mode vg_agg_ctx_membership(const vg_agg_ctx *c);
+vg_period vg_agg_ctx_period(const vg_agg_ctx *c);
+
 /* The value at one territory (a commune, an EPCI, a perimeter...). */
 int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 		    vg_error *err);
@@ -151,7 +172,8 @@ int vg_rank_of(vg_agg_ctx *c, uint32_t target, uint32_t within, vg_rank *out,
 typedef int (*vg_profile_cb)(void *ud, uint32_t ind, const vg_agg_value *v,
 			     int depth);
 int vg_profile(vg_read *r, uint32_t target, vg_period period, int64_t as_of,
-	       vg_profile_cb cb, void *ud, vg_error *err);
+	       vg_membership_mode mode, vg_profile_cb cb, void *ud,
+	       vg_error *err);
 
 typedef struct vg_disparity {
 	uint32_t count;     /* territories of the level within the target */

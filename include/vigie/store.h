@@ -106,6 +106,17 @@ typedef struct vg_successor {
 	double weight;
 } vg_successor;
 
+/* One membership version of a perimeter: its members from `from` (any
+ * period, compared by its first day) until the next version. A CLS that
+ * gained three communes in 2024 has two versions, so its 2019 figures keep
+ * the 2019 communes. */
+typedef struct vg_membership {
+	bool has_from;   /* false: from the beginning (no start period) */
+	vg_period from;  /* when has_from */
+	size_t nmembers;
+	char (*members)[VG_CODE_MAX]; /* owned by the vg_territory */
+} vg_membership;
+
 /* A territory. `code` is canonical `level:code` (`com:85146`, `dep:2A`,
  * `cls:nantes-nord`), or `fr` for France. Parents are codes of territories
  * one level up in each hierarchy (a commune: its EPCI, département,
@@ -128,6 +139,21 @@ typedef struct vg_territory {
 	char (*members)[VG_CODE_MAX]; /* owned; freed by vg_territory_clear */
 	size_t nsuccessors;
 	vg_successor successors[VG_MAX_SUCCESSORS];
+	/* Membership by period (perimeters only).
+	 * Writing (vg_batch_territory): `members` are the members from
+	 * `from` when has_from: the version with that `from` is added or
+	 * replaced, the others kept. Without has_from the members replace
+	 * every version (one version from the beginning). `versions` is
+	 * ignored.
+	 * Reading: `versions` lists every version, oldest first (a record
+	 * written before versions existed reads as one version from the
+	 * beginning); `members` are the latest version's, the ones the
+	 * descendants index (`within`, listings) uses. */
+	bool has_from;
+	vg_period from;
+	size_t nversions;
+	vg_membership *versions; /* owned, with their members; freed by
+				    vg_territory_clear */
 } vg_territory;
 
 /* Free what a vg_territory owns and zero it. */
@@ -293,6 +319,26 @@ int vg_read_descendants(vg_read *r, uint32_t anc, uint16_t level, vg_id_cb cb,
  * arrondissements, an arrondissement): the finest units aggregates are
  * computed from. */
 bool vg_read_territory_is_leaf(vg_read *r, uint32_t terr);
+
+/* The membership of perimeter `terr` in force at `period`: the version
+ * with the greatest `from` <= the period's first day; before the first
+ * version, the first one (before_first is then set). With `latest`, the
+ * latest version whatever the period (a constant perimeter). Members are
+ * ids, sorted, borrowed from the dictionaries until vg_read_end.
+ * VG_ENOTFOUND when `terr` is not a perimeter. Costs one array look-up
+ * for a territory that is not one. */
+typedef struct vg_membership_info {
+	bool has_from;     /* false: the version applies from the beginning */
+	vg_period from;
+	bool before_first; /* the period starts before the first version */
+	bool latest;       /* the version used is the latest one */
+	uint32_t version;  /* its index, 0 = oldest */
+	uint32_t nversions;
+	uint32_t nmembers;
+	const uint32_t *members; /* borrowed */
+} vg_membership_info;
+int vg_read_perimeter_membership(vg_read *r, uint32_t terr, vg_period period,
+				 bool latest, vg_membership_info *out);
 
 /* Passage table, by id. `terr` is the other side, `weight` the share of
  * the old territory that goes to the new one. */

@@ -237,4 +237,38 @@ eq "as-of before any import" "$(wc -l <"$T/out")" 1
 vg "$A" --format csv history population com:85146 2022
 eq "history" "$(cut -d';' -f2 "$T/out" | tr '\n' ' ')" "value 20754 20801 "
 
+# ---- versioned perimeters ---------------------------------------------------
+# A CLS across Loire-Atlantique and Vendée: 3 communes from 2019, 4 from
+# 2023 (last: a definition is a vintage of now). Its 2022 value uses the 2019 membership, or with --membership
+# latest the 2023 one; both checked against awk sums of the imported file.
+popsum() {
+	awk -F';' -v set="$1" 'BEGIN { n = split(set, a, ","); for (i = 1; i <= n; i++) m[a[i]] = 1 }
+		$1 == "population" && ($2 in m) { s += $4 } END { print s }' "$T/pop.csv"
+}
+V1=com:44001,com:44002,com:85001
+V2=$V1,com:85003
+vg "$A" perimeter define cls:sud-loire --name "CLS Sud-Loire" --members "$V1" --from 2019
+eq "perimeter define exit" "$rc" 0
+vg "$A" perimeter define cls:sud-loire --members "$V2" --from 2023
+eq "perimeter second version exit" "$rc" 0
+vg "$A" perimeter define cls:sud-loire --members com:44001,dep:44 --from 2024
+eq "perimeter overlapping members exit" "$rc" 1
+has "perimeter overlap named" "$T/err" "member 'com:44001' lies within member 'dep:44'"
+vg "$A" perimeter define cls:nameless --members com:44001
+eq "new perimeter without name exit" "$rc" 2
+has "new perimeter without name message" "$T/err" "name: required"
+vg "$A" perimeter frobnicate cls:sud-loire
+eq "perimeter bad subcommand exit" "$rc" 2
+vg "$A" --format csv perimeter show cls:sud-loire
+eq "perimeter show exit" "$rc" 0
+eq "perimeter versions" "$(sed -n '2p;3p' "$T/out" | cut -d';' -f1-3 | tr '\n' ' ')" "2019;2023;3 2023;;4 "
+vg "$A" --format csv aggregate population --territory cls:sud-loire --period 2022
+eq "perimeter 2022 in force" "$(sed -n 2p "$T/out" | cut -d';' -f3)" "$(popsum "$V1")"
+vg "$A" --format json aggregate population --territory cls:sud-loire --period 2022
+has "perimeter membership named" "$T/out" $'"membership_from":\t"2019"'
+vg "$A" --format csv aggregate population --territory cls:sud-loire --period 2022 --membership latest
+eq "perimeter 2022 latest" "$(sed -n 2p "$T/out" | cut -d';' -f3)" "$(popsum "$V2")"
+vg "$A" --format csv territories --level cls
+eq "perimeter listed with latest members" "$(sed -n 2p "$T/out" | cut -d';' -f1,5)" "cls:sud-loire;4"
+
 summary

@@ -732,3 +732,120 @@ Test(daemon, every_read_op_over_each_transport)
 	free(u);
 	free(t);
 }
+
+/* define_perimeter over TCP: admin only; two membership versions; the
+ * aggregate of 2022 uses the one in force (from 2019: 3 communes) or,
+ * with membership latest, the one from 2023 (5 communes). Populations
+ * 2022 of the fixture: 44001 2052, 44002 4121, 85001 2808, 85003 10218,
+ * 85004 2966. */
+Test(daemon, define_perimeter_versions_admin)
+{
+	lines *l = calloc(1, sizeof(*l));
+	l->fd = tcp_connect(D.tcp_port);
+	const char *v1 = "{\"id\":1,\"op\":\"define_perimeter\",\"code\":"
+			 "\"cls:sud-loire\",\"name\":\"CLS Sud-Loire\","
+			 "\"members\":[\"com:44001\",\"com:44002\","
+			 "\"com:85001\"],\"from\":\"2019\"%s}";
+	char req[512];
+	snprintf(req, sizeof(req), v1, "");
+	cJSON *r = rpc(l, req);
+	cr_assert_str_eq(err_code(r), "forbidden", "%s",
+			 cJSON_PrintUnformatted(r));
+	cJSON_Delete(r);
+	snprintf(req, sizeof(req), v1,
+		 ",\"token\":\"test-token-0123456789abcdef\"");
+	r = rpc(l, req);
+	cr_assert(is_ok(r), "%s", cJSON_PrintUnformatted(r));
+	cr_assert_gt(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"),
+					 "vintage")->valuedouble, 0);
+	cJSON_Delete(r);
+	r = rpc(l, "{\"id\":2,\"op\":\"define_perimeter\",\"code\":"
+		   "\"cls:sud-loire\",\"members\":[\"com:44001\",\"com:44002\","
+		   "\"com:85001\",\"com:85003\",\"com:85004\"],\"from\":\"2023\","
+		   "\"token\":\"test-token-0123456789abcdef\"}");
+	cr_assert(is_ok(r), "%s", cJSON_PrintUnformatted(r));
+	cJSON_Delete(r);
+	/* A bad member: named, nothing written. */
+	r = rpc(l, "{\"id\":3,\"op\":\"define_perimeter\",\"code\":"
+		   "\"cls:sud-loire\",\"members\":[\"com:44001\",\"com:00000\"],"
+		   "\"from\":\"2024\",\"token\":\"test-token-0123456789abcdef\"}");
+	cr_assert_str_eq(err_code(r), "not_found");
+	char *txt = cJSON_PrintUnformatted(r);
+	cr_assert(strstr(txt, "member 'com:00000' is not defined"), "%s", txt);
+	free(txt);
+	cJSON_Delete(r);
+
+	r = rpc(l, "{\"id\":4,\"op\":\"perimeter\",\"territory\":"
+		   "\"cls:sud-loire\"}");
+	cr_assert(is_ok(r), "%s", cJSON_PrintUnformatted(r));
+	const cJSON *rows = result_rows(r);
+	cr_assert_eq(cJSON_GetArraySize(rows), 2);
+	const cJSON *row = cJSON_GetArrayItem(rows, 0);
+	cr_assert_str_eq(row_str(row, "from"), "2019");
+	cr_assert_str_eq(row_str(row, "until"), "2023");
+	cr_assert_eq(row_num(row, "members"), 3);
+	cr_assert_str_eq(row_str(row, "member_codes"),
+			 "com:44001,com:44002,com:85001");
+	cr_assert_eq(row_num(cJSON_GetArrayItem(rows, 1), "members"), 5);
+	cJSON_Delete(r);
+
+	/* Listings: the latest members, and the versions. */
+	r = rpc(l, "{\"id\":41,\"op\":\"territories\",\"level\":\"cls\"}");
+	cr_assert(is_ok(r), "%s", cJSON_PrintUnformatted(r));
+	row = cJSON_GetArrayItem(result_rows(r), 0);
+	cr_assert_eq(row_num(row, "members"), 5);
+	const cJSON *vs = cJSON_GetObjectItem(row, "versions");
+	cr_assert_eq(cJSON_GetArraySize(vs), 2);
+	cr_assert_str_eq(row_str(cJSON_GetArrayItem(vs, 0), "from"), "2019");
+	cr_assert_eq(row_num(cJSON_GetArrayItem(vs, 0), "members"), 3);
+	cJSON_Delete(r);
+
+	r = rpc(l, "{\"id\":5,\"op\":\"aggregate\",\"indicator\":\"population\","
+		   "\"period\":\"2022\",\"territory\":\"cls:sud-loire\"}");
+	cr_assert(is_ok(r), "%s", cJSON_PrintUnformatted(r));
+	row = cJSON_GetArrayItem(result_rows(r), 0);
+	cr_assert_eq(row_num(row, "value"), 2052 + 4121 + 2808);
+	cr_assert_eq(row_num(row, "members"), 3);
+	cr_assert_str_eq(row_str(row, "membership_from"), "2019");
+	cr_assert_eq(row_num(row, "membership_members"), 3);
+	cJSON_Delete(r);
+	r = rpc(l, "{\"id\":6,\"op\":\"aggregate\",\"indicator\":\"population\","
+		   "\"period\":\"2022\",\"territory\":\"cls:sud-loire\","
+		   "\"membership\":\"latest\"}");
+	cr_assert(is_ok(r), "%s", cJSON_PrintUnformatted(r));
+	row = cJSON_GetArrayItem(result_rows(r), 0);
+	cr_assert_eq(row_num(row, "value"),
+		     2052 + 4121 + 2808 + 10218 + 2966);
+	cr_assert_str_eq(row_str(row, "membership_from"), "2023");
+	cJSON_Delete(r);
+	/* compare and profile say it too. */
+	r = rpc(l, "{\"id\":7,\"op\":\"compare\",\"indicator\":\"population\","
+		   "\"period\":\"2022\",\"territory\":\"cls:sud-loire\"}");
+	cr_assert(is_ok(r), "%s", cJSON_PrintUnformatted(r));
+	row = cJSON_GetArrayItem(result_rows(r), 0);
+	cr_assert_eq(row_num(row, "value"), 2052 + 4121 + 2808);
+	cr_assert_str_eq(row_str(row, "membership_from"), "2019");
+	cJSON_Delete(r);
+	r = rpc(l, "{\"id\":8,\"op\":\"profile\",\"period\":\"2022\","
+		   "\"territory\":\"cls:sud-loire\",\"membership\":\"latest\"}");
+	cr_assert(is_ok(r), "%s", cJSON_PrintUnformatted(r));
+	bool seen = false;
+	cJSON_ArrayForEach(row, result_rows(r))
+	{
+		if (!strcmp(row_str(row, "indicator"), "population") &&
+		    row_num(row, "depth") == 0) {
+			cr_assert_eq(row_num(row, "value"),
+				     2052 + 4121 + 2808 + 10218 + 2966);
+			seen = true;
+		}
+	}
+	cr_assert(seen);
+	cJSON_Delete(r);
+	r = rpc(l, "{\"id\":9,\"op\":\"aggregate\",\"indicator\":\"population\","
+		   "\"period\":\"2022\",\"territory\":\"cls:sud-loire\","
+		   "\"membership\":\"as_it_was\"}");
+	cr_assert_str_eq(err_code(r), "bad_argument");
+	cJSON_Delete(r);
+	close(l->fd);
+	free(l);
+}

@@ -306,6 +306,9 @@ Test(plugin, bad_puts_fail_the_run_with_location)
 		{ "ctx:define_territory{ code = 'cls:a' }", "'name' must be a string" },
 		{ "ctx:define_territory{ code = 'cls:a', name = 'A', colour = 1 }",
 		  "unknown key 'colour'" },
+		{ "ctx:define_territory{ code = 'cls:a', name = 'A', members = "
+		  "{ 'com:85146' }, from = '2024-13' }",
+		  "from '2024-13' is not a period" },
 		{ "ctx:csv('missing.csv')", "no such file under the roots" },
 		{ "ctx:json(ctx:fetch('bad.json'))", "invalid JSON near byte" },
 		{ "ctx:log('loud', 'x')", "invalid option 'loud'" },
@@ -497,6 +500,40 @@ Test(plugin, define_territory_successors_read_back_and_aggregated)
 	cr_assert_float_eq(v.value, 0.75 * 800, 1e-9);
 	vg_agg_ctx_free(c);
 	vg_read_end(rd);
+}
+
+/* ctx:define_territory{from=...}: two membership versions in one run. */
+Test(plugin, define_territory_versions)
+{
+	const char *src =
+		"return { name = 't', indicators = { x = { label = 'x' } },\n"
+		" run = function(ctx)\n"
+		"  ctx:define_territory{ code = 'cls:a', name = 'A', members = "
+		"{ 'com:85146' }, from = '2019' }\n"
+		"  ctx:define_territory{ code = 'cls:a', name = 'A', members = "
+		"{ 'com:85146', 'dep:44' }, from = '2022' }\n"
+		" end }\n";
+	const char *path = write_tmp("v.lua", src);
+	vg_plugin_env env = { 0 };
+	vg_plugin *p;
+	OK(vg_plugin_load(path, &env, &p, &E));
+	vg_run_result res;
+	OK(run_with(p, S, NULL, NULL, &res));
+	vg_run_result_clear(&res);
+	vg_plugin_free(p);
+	vg_read *rd;
+	uint32_t id;
+	vg_territory t;
+	OK(vg_read_begin(S, &rd, &E));
+	OK(vg_read_territory_id(rd, "cls:a", &id, &E));
+	OK(vg_read_territory(rd, id, &t, &E));
+	vg_read_end(rd);
+	cr_assert_eq(t.nversions, 2);
+	cr_assert_eq(t.versions[0].from, per("2019"));
+	cr_assert_eq(t.versions[0].nmembers, 1);
+	cr_assert_eq(t.versions[1].from, per("2022"));
+	cr_assert_eq(t.nmembers, 2);
+	vg_territory_clear(&t);
 }
 
 Test(plugin, error_halfway_writes_nothing)
