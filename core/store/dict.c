@@ -21,6 +21,8 @@ void vg__dict_free(vg__dict *d)
 		free(d->terrs[i].pred);
 	}
 	free(d->keys);
+	for (uint32_t i = 0; d->inds && i < d->ninds; i++)
+		free(d->inds[i].full);
 	for (uint16_t l = 0; l < d->nlevels; l++)
 		free(d->level_terr[l]);
 	free(d->terrs);
@@ -154,7 +156,13 @@ static int load_indicators(vg_store *s, MDB_txn *txn, vg__dict *d,
 		}
 		memcpy(d->inds[id].code, ind.code, VG_CODE_MAX);
 		d->inds[id].periodicity = ind.periodicity;
-		if (vg_strmap_put(&d->ind_map, ind.code, id)) {
+		ind.id = id;
+		free(d->inds[id].full);
+		d->inds[id].full = malloc(sizeof(ind));
+		if (d->inds[id].full)
+			*d->inds[id].full = ind;
+		if (!d->inds[id].full ||
+		    vg_strmap_put(&d->ind_map, ind.code, id)) {
 			mdb_cursor_close(c);
 			return ENOMEM;
 		}

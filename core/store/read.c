@@ -29,6 +29,7 @@ int vg_read_begin(vg_store *s, vg_read **out, vg_error *err)
 		uint64_t gen = 0;
 		vg__meta_get_u64(r->txn, s, "gen", &gen);
 		if (gen == s->dict.gen || attempt >= 5) {
+			r->dict_current = gen == s->dict.gen;
 			*out = r;
 			return 0;
 		}
@@ -120,6 +121,11 @@ static int get_record(vg_read *r, MDB_dbi dbi, uint32_t id, MDB_val *v)
 int vg_read_indicator(vg_read *r, uint32_t id, vg_indicator *out,
 		      vg_error *err)
 {
+	const vg__dict *d = &r->s->dict;
+	if (r->dict_current && id < d->ninds && d->inds[id].full) {
+		*out = *d->inds[id].full;
+		return 0;
+	}
 	MDB_val v;
 	int rc = get_record(r, r->s->ind, id, &v);
 	if (rc == MDB_NOTFOUND)

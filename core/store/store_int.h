@@ -13,6 +13,10 @@
 typedef struct vg__ind_entry {
 	char code[VG_CODE_MAX];
 	vg_periodicity periodicity;
+	/* The whole parsed record: every aggregation context reads its
+	 * indicator, and parsing the JSON each time cost a quarter of a
+	 * 50-commune perimeter's aggregation. Owned; NULL for a hole. */
+	vg_indicator *full;
 } vg__ind_entry;
 
 /* A perimeter's membership version, ids resolved. */
@@ -98,6 +102,7 @@ struct vg_store {
 struct vg_read {
 	vg_store *s;
 	MDB_txn *txn;
+	bool dict_current; /* s->dict describes this snapshot */
 };
 
 /* env.c */

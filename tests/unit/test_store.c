@@ -695,3 +695,43 @@ Test(store, vintage_time_and_indicators)
 	vg_store_close(s);
 	rm_tree(dir);
 }
+
+/* The dictionaries keep each indicator's parsed record (aggregation reads
+ * it for every query): a redefinition must be seen by the next read, the
+ * label and the rule alike. */
+Test(store, indicator_record_follows_redefinition)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir, 0);
+	define_geo(s);
+	vg_read *r;
+	uint32_t id;
+	vg_indicator ind;
+	OK(vg_read_begin(s, &r, &E));
+	OK(vg_read_indicator_id(r, "gp_density", &id, &E));
+	OK(vg_read_indicator(r, id, &ind, &E));
+	vg_read_end(r);
+	cr_assert_eq(ind.id, id);
+	cr_assert_eq(ind.agg.kind, VG_AGG_RATIO);
+	cr_assert_eq(ind.agg.scale, 1e5);
+
+	vg_indicator redef = make_ind("gp_density",
+				      "ratio(gp_count, population, 1e3)");
+	snprintf(redef.label, sizeof(redef.label), "Densité pour 1 000");
+	vg_batch *b;
+	OK(vg_batch_new(s, &(vg_batch_opts){ .origin = "redef" }, &b, &E));
+	OK(vg_batch_indicator(b, &redef, &E));
+	OK(vg_batch_commit(b, NULL, &E));
+
+	OK(vg_read_begin(s, &r, &E));
+	OK(vg_read_indicator(r, id, &ind, &E));
+	vg_read_end(r);
+	cr_assert_eq(ind.id, id);
+	cr_assert_eq(ind.agg.scale, 1e3);
+	cr_assert_str_eq(ind.label, "Densité pour 1 000");
+	OK(vg_read_begin(s, &r, &E));
+	cr_assert_eq(vg_read_indicator(r, 999, &ind, &E), VG_ENOTFOUND);
+	vg_read_end(r);
+	vg_store_close(s);
+	rm_tree(dir);
+}
