@@ -1519,7 +1519,7 @@ static const vg_api_arg args_rank[] = {
 	{ "within", VG_ARG_STR, false,
 	  "rank among the territories of its level within this one "
 	  "(default: all)" },
-	A_ASOF, A_END
+	A_ASOF, A_MEMBERSHIP, A_END
 };
 static const vg_api_arg args_profile[] = { A_TERR, A_PERIOD, A_ASOF,
 					   A_MEMBERSHIP, A_END };
@@ -1543,7 +1543,7 @@ static const vg_api_arg args_define_perimeter[] = {
 static const vg_api_arg args_disparities[] = {
 	A_IND, A_TERR, A_PERIOD,
 	{ "level", VG_ARG_STR, false, "level of the units compared (com)" },
-	A_ASOF, A_END
+	A_ASOF, A_MEMBERSHIP, A_END
 };
 static const vg_api_arg args_jobs[] = {
 	{ "limit", VG_ARG_INT, false, "newest jobs to list (50)" }, A_END

@@ -587,7 +587,8 @@ static const cmd_map maps[] = {
 	  { "period=period", "as-of=as_of", "membership=membership" } },
 	{ "rank",
 	  { "indicator", "territory" },
-	  { "period=period", "in=within", "as-of=as_of" } },
+	  { "period=period", "in=within", "as-of=as_of",
+	    "membership=membership" } },
 	{ "profile",
 	  { "territory" },
 	  { "period=period", "as-of=as_of", "membership=membership" } },
@@ -597,7 +598,8 @@ static const cmd_map maps[] = {
 	  { "name=name", "members=members", "from=from", "parents=parents" } },
 	{ "disparities",
 	  { "indicator", "territory" },
-	  { "period=period", "level=level", "as-of=as_of" } },
+	  { "period=period", "level=level", "as-of=as_of",
+	    "membership=membership" } },
 	{ "history", { "indicator", "territory", "period" }, { NULL } },
 	{ "indicators", { NULL }, { NULL } },
 	{ "territories",
@@ -793,14 +795,18 @@ static const struct command {
 	  "IND TERR --period P [--as-of WHEN] [--membership latest]",
 	  "a territory against each territory containing it and France, "
 	  "with the gap" },
-	{ "rank", cmd_query, "IND TERR --period P [--in TERR] [--as-of WHEN]",
-	  "position and percentile among the territories of its level" },
+	{ "rank", cmd_query,
+	  "IND TERR --period P [--in TERR] [--as-of WHEN] "
+	  "[--membership latest]",
+	  "position and percentile among the territories of its level (in a "
+	  "perimeter: its members of the period, or --membership latest)" },
 	{ "profile", cmd_query,
 	  "TERR --period P [--as-of WHEN] [--membership latest]",
 	  "every indicator of a territory with its containers' values "
 	  "(portrait de territoire)" },
 	{ "disparities", cmd_query,
-	  "IND TERR --period P [--level L] [--as-of WHEN]",
+	  "IND TERR --period P [--level L] [--as-of WHEN] "
+	  "[--membership latest]",
 	  "spread of the values of its communes (or --level): min, quartiles, "
 	  "max, max/min" },
 	{ "history", cmd_query, "IND TERR PERIOD",

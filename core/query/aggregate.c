@@ -765,10 +765,70 @@ static int level_cb(void *ud, uint32_t id)
 	return rc ? rc : x->cb(x->ud, &v);
 }
 
+typedef struct idvec {
+	uint32_t *v;
+	size_t n, cap;
+	bool oom;
+} idvec;
+
+static int collect_cb(void *ud, uint32_t id)
+{
+	idvec *iv = ud;
+	if (iv->n == iv->cap) {
+		size_t ncap = iv->cap ? iv->cap * 2 : 256;
+		uint32_t *nv = realloc(iv->v, ncap * sizeof(*nv));
+		if (!nv) {
+			iv->oom = true;
+			return 1; /* stop */
+		}
+		iv->v = nv;
+		iv->cap = ncap;
+	}
+	iv->v[iv->n++] = id;
+	return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The territories of `level` within perimeter p as it was at the
+ * context's period, when that membership is an older version: the
+ * descendants index holds the latest one only. Members never overlap
+ * (checked when the version was written), so nothing comes twice. */
+static int level_within_version(vg_agg_ctx *c, const vg_membership_info *mi,
+				level_ctx *x)
+{
+	idvec iv = { 0 };
+	int rc = 0;
+	for (uint32_t m = 0; m < mi->nmembers && !rc; m++) {
+		rc = ensure_loaded(c, mi->members[m], x->err);
+		if (!rc)
+			rc = vg_read_descendants(c->r, mi->members[m], x->level,
+						 collect_cb, &iv);
+		if (iv.oom)
+			rc = vg_error_set(x->err, VG_ENOMEM, "out of memory");
+	}
+	if (!rc && iv.n > 1)
+		qsort(iv.v, iv.n, sizeof(*iv.v), cmp_id); /* definition order */
+	for (size_t i = 0; i < iv.n && !rc; i++)
+		rc = level_cb(x, iv.v[i]);
+	free(iv.v);
+	return rc;
+}
+
 int vg_aggregate_level(vg_agg_ctx *c, uint16_t level, uint32_t within,
 		       vg_agg_cb cb, void *ud, vg_error *err)
 {
 	level_ctx x = { c, level, cb, ud, err };
+	vg_membership_info mi;
+	if (within && c->membership == VG_MEMBERSHIP_IN_FORCE &&
+	    vg_read_perimeter_membership(c->r, within, c->period, false,
+					 &mi) == 0 &&
+	    !mi.latest)
+		return level_within_version(c, &mi, &x);
 	int rc = ensure_loaded(c, within, err);
 	if (rc)
 		return rc;

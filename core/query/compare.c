@@ -77,6 +77,25 @@ static int peer_cb(void *ud, const vg_agg_value *v)
 	return 0;
 }
 
+/* Is t within `within` at the context's period? For a perimeter whose
+ * membership in force then is an older version, within one of that
+ * version's members (the dictionaries' index holds the latest); as
+ * vg_aggregate_level lists its peers. */
+static bool within_at(vg_agg_ctx *c, uint32_t t, uint32_t within)
+{
+	vg_read *r = vg_agg_ctx_read(c);
+	vg_membership_info mi;
+	if (vg_agg_ctx_membership(c) != VG_MEMBERSHIP_IN_FORCE ||
+	    vg_read_perimeter_membership(r, within, vg_agg_ctx_period(c),
+					 false, &mi) != 0 ||
+	    mi.latest)
+		return vg_read_territory_within(r, t, within);
+	for (uint32_t m = 0; m < mi.nmembers; m++)
+		if (vg_read_territory_within(r, t, mi.members[m]))
+			return true;
+	return false;
+}
+
 int vg_rank_of(vg_agg_ctx *c, uint32_t target, uint32_t within, vg_rank *out,
 	       vg_error *err)
 {
@@ -86,7 +105,7 @@ int vg_rank_of(vg_agg_ctx *c, uint32_t target, uint32_t within, vg_rank *out,
 	if (vg_read_territory_level(r, target, &level))
 		return vg_error_set(err, VG_ENOTFOUND, "no territory #%u",
 				    target);
-	if (within && !vg_read_territory_within(r, target, within))
+	if (within && !within_at(c, target, within))
 		return vg_error_set(err, VG_EINVAL,
 				    "'%s' is not within '%s'",
 				    vg_read_territory_code(r, target),

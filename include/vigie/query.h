@@ -116,7 +116,9 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 		    vg_error *err);
 
 /* Every territory of `level`, optionally within `within` (0: all), in
- * rank order; the callback gets each value. */
+ * rank order; the callback gets each value. A perimeter `within` whose
+ * membership in force at the context's period is an older version (mode
+ * IN_FORCE) gives that version's members and their descendants. */
 typedef int (*vg_agg_cb)(void *ud, const vg_agg_value *v);
 int vg_aggregate_level(vg_agg_ctx *c, uint16_t level, uint32_t within,
 		       vg_agg_cb cb, void *ud, vg_error *err);

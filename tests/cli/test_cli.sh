@@ -270,5 +270,17 @@ vg "$A" --format csv aggregate population --territory cls:sud-loire --period 202
 eq "perimeter 2022 latest" "$(sed -n 2p "$T/out" | cut -d';' -f3)" "$(popsum "$V2")"
 vg "$A" --format csv territories --level cls
 eq "perimeter listed with latest members" "$(sed -n 2p "$T/out" | cut -d';' -f1,5)" "cls:sud-loire;4"
+# The communes within it follow the membership of the period too:
+# com:85003 joined in 2023, so in 2022 it is not within the CLS (rank
+# refuses it) and the CLS has 3 communes; on the latest membership, 4.
+vg "$A" --format csv rank population com:85003 --in cls:sud-loire --period 2022
+eq "perimeter rank of a later member in 2022: exit" "$rc" 2
+has "perimeter rank of a later member: message" "$T/err" "'com:85003' is not within 'cls:sud-loire'"
+vg "$A" --format csv rank population com:85003 --in cls:sud-loire --period 2022 --membership latest
+eq "perimeter rank on the latest membership" "$(sed -n 2p "$T/out" | cut -d';' -f1,2)" "com:85003;cls:sud-loire"
+vg "$A" --format csv aggregate population --level com --in cls:sud-loire --period 2022
+eq "perimeter communes in 2022" "$(tail -n +2 "$T/out" | wc -l)" 3
+vg "$A" --format csv aggregate population --level com --in cls:sud-loire --period 2022 --membership latest
+eq "perimeter communes on the latest membership" "$(tail -n +2 "$T/out" | wc -l)" 4
 
 summary

@@ -174,11 +174,15 @@ static uint64_t vintages(vg_store *s)
 	return st.vintages;
 }
 
-Test(perimeter, real_cls_two_versions, .timeout = 240)
+/* The real geography and 2022 populations, four more indicators, the CLS
+ * in two versions (10 communes from 2019, 13 from 2022), and values for
+ * 2021 and 2022. */
+static vg_store *setup_cls(char **dirp)
 {
 	read_populations();
 	char *dir = tmp_dir();
 	vg_store *s = open_store(dir);
+	*dirp = dir;
 	vg_import_opts o = { .published = T_DEFS };
 	OK(vg_import_territories(s, real_fixture("territories_cog2024.csv"),
 				 &o, &R, &E));
@@ -203,7 +207,13 @@ Test(perimeter, real_cls_two_versions, .timeout = 240)
 	define_cls(s, "2022", NV2, CODES, 0);
 	put_values(s, "2021", -1);
 	put_values(s, "2022", -1);
+	return s;
+}
 
+Test(perimeter, real_cls_two_versions, .timeout = 240)
+{
+	char *dir;
+	vg_store *s = setup_cls(&dir);
 	vg_territory t;
 	read_cls(s, &t);
 	cr_assert_eq(t.nversions, 2);
@@ -276,6 +286,7 @@ Test(perimeter, real_cls_two_versions, .timeout = 240)
 	/* Published at the CLS itself for 2021: a figure of its 2019
 	 * membership. As it was, it comes first; on the constant perimeter
 	 * it is not the 13 communes' and the engine computes them. */
+	vg_batch *b;
 	OK(vg_batch_new(s, &(vg_batch_opts){ .origin = "p" }, &b, &E));
 	OK(vg_batch_point(b, "population", "cls:sud-loire", per("2021"), 12345,
 			  VG_STATUS_OK, &E));
@@ -403,6 +414,71 @@ Test(perimeter, csv_valid_from)
 	cr_assert_neq(vg_read_territory_id(r, "cls:y", &id, NULL), 0,
 		      "nothing written");
 	vg_read_end(r);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* The communes *within* the CLS (a level aggregation, rank, disparities)
+ * follow the membership in force too: in 2021 the 10 communes of 2019,
+ * in 2022 the 13; a commune that joined in 2022 is not within it in
+ * 2021; the constant perimeter lists the 13 for both years. */
+static int count_cb(void *ud, const vg_agg_value *v)
+{
+	double *x = ud;
+	x[0] += 1;
+	x[1] += v->value;
+	return 0;
+}
+
+Test(perimeter, within_follows_the_version_in_force, .timeout = 240)
+{
+	char *dir;
+	vg_store *s = setup_cls(&dir);
+	static const struct {
+		const char *period;
+		vg_membership_mode mode;
+		int n;
+		bool y21;
+	} cases[] = {
+		{ "2021", VG_MEMBERSHIP_IN_FORCE, NV1, true },
+		{ "2022", VG_MEMBERSHIP_IN_FORCE, NV2, false },
+		{ "2021", VG_MEMBERSHIP_LATEST, NV2, true },
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(*cases); k++) {
+		vg_read *r;
+		vg_agg_ctx *c;
+		uint32_t ind, cls, late, early;
+		uint16_t com;
+		OK(vg_read_begin(s, &r, &E));
+		OK(vg_read_indicator_id(r, "population", &ind, &E));
+		OK(vg_read_territory_id(r, "cls:sud-loire", &cls, &E));
+		OK(vg_read_territory_id(r, CODES[NV2 - 1], &late, &E));
+		OK(vg_read_territory_id(r, CODES[0], &early, &E));
+		OK(vg_read_level_id(r, "com", &com, &E));
+		OK(vg_agg_ctx_new(r, ind, per(cases[k].period), VG_LATEST, &c,
+				  &E));
+		vg_agg_ctx_set_membership(c, cases[k].mode);
+		double x[2] = { 0, 0 };
+		OK(vg_aggregate_level(c, com, cls, count_cb, x, &E));
+		cr_assert_eq(x[0], cases[k].n, "case %zu: %.0f communes", k,
+			     x[0]);
+		cr_assert_eq(x[1], sum_pop(cases[k].n, cases[k].y21),
+			     "case %zu: %.17g", k, x[1]);
+		vg_disparity d;
+		OK(vg_disparity_of(c, cls, com, &d, &E));
+		cr_assert_eq(d.count, (uint32_t)cases[k].n, "case %zu", k);
+		vg_rank rk;
+		OK(vg_rank_of(c, early, cls, &rk, &E));
+		cr_assert_eq(rk.count, (uint32_t)cases[k].n, "case %zu", k);
+		int rc = vg_rank_of(c, late, cls, &rk, &E);
+		if (cases[k].n == NV1)
+			cr_assert_eq(rc, VG_EINVAL, "case %zu: %s joined in "
+				     "2022, within in 2021?", k, CODES[NV2 - 1]);
+		else
+			cr_assert_eq(rc, 0, "case %zu: %s", k, E.msg);
+		vg_agg_ctx_free(c);
+		vg_read_end(r);
+	}
 	vg_store_close(s);
 	rm_tree(dir);
 }
