@@ -52,10 +52,6 @@ local function parse_versions(text)
   return out
 end
 
-local function is_unknown_territory(err)
-  return type(err) == "string" and err:find("unknown territory", 1, true) ~= nil
-end
-
 return {
   name = "population_series",
   description = "Populations légales (population municipale) des communes, plusieurs "
@@ -123,11 +119,12 @@ return {
       for _, r in ipairs(rows) do
         local succ = absorbed[r.code]
         if succ and succ ~= r.code then
-          local ok, err = pcall(ctx.put, ctx, "population", r.terr, v.year, r.value)
-          if ok then
+          -- ctx:territory: known to the store (an old code of the
+          -- passage table, or a re-created commune), else folded.
+          if ctx:territory(r.terr) then
+            ctx:put("population", r.terr, v.year, r.value)
             written[r.code] = true
           else
-            if not is_unknown_territory(err) then error(err, 0) end
             if succ:sub(1, 2) ~= r.code:sub(1, 2) then
               error(("%s %s: unknown to the geography and its successor %s is in "
                 .. "another département"):format(src.name, r.code, succ))

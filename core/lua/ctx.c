@@ -477,6 +477,70 @@ static int ctx_get(lua_State *L)
 	return 2;
 }
 
+/* ctx:territory(code): what the store knows of a territory (committed
+ * data only, as ctx:get) — {code, level, name [, successors = {{code,
+ * weight}...}]} — or nil and why. Lets a plugin test whether a code of its
+ * source exists without provoking and parsing a ctx:put error. Copied
+ * into C buffers first: no Lua allocation (which may raise) while the
+ * read transaction is open. */
+static int ctx_territory(lua_State *L)
+{
+	run *r = get_run(L);
+	const char *code = luaL_checkstring(L, 2);
+	vg_read *rd;
+	vg_error e;
+	if (vg_read_begin(r->s, &rd, &e))
+		return luaL_error(L, "ctx:territory: %s", e.msg);
+	uint32_t id = 0;
+	uint16_t lvl = 0;
+	if (vg_read_territory_id(rd, code, &id, &e)) {
+		vg_read_end(rd);
+		lua_pushnil(L);
+		lua_pushstring(L, e.msg);
+		return 2;
+	}
+	char canon[VG_CODE_MAX], level[VG_LEVEL_MAX] = "", name[256];
+	snprintf(canon, sizeof(canon), "%s", vg_read_territory_code(rd, id));
+	const char *nm = vg_read_territory_name(rd, id);
+	snprintf(name, sizeof(name), "%s", nm ? nm : "");
+	if (vg_read_territory_level(rd, id, &lvl) == 0) {
+		const char *ln = vg_read_level_name(rd, lvl);
+		snprintf(level, sizeof(level), "%s", ln ? ln : "");
+	}
+	const vg_passage *ps;
+	size_t ns = vg_read_territory_successors(rd, id, &ps);
+	char succ[VG_MAX_SUCCESSORS][VG_CODE_MAX];
+	double w[VG_MAX_SUCCESSORS];
+	if (ns > VG_MAX_SUCCESSORS)
+		ns = VG_MAX_SUCCESSORS;
+	for (size_t i = 0; i < ns; i++) {
+		const char *sc = vg_read_territory_code(rd, ps[i].terr);
+		snprintf(succ[i], VG_CODE_MAX, "%s", sc ? sc : "");
+		w[i] = ps[i].weight;
+	}
+	vg_read_end(rd);
+	lua_createtable(L, 0, 4);
+	lua_pushstring(L, canon);
+	lua_setfield(L, -2, "code");
+	lua_pushstring(L, level);
+	lua_setfield(L, -2, "level");
+	lua_pushstring(L, name);
+	lua_setfield(L, -2, "name");
+	if (ns) {
+		lua_createtable(L, (int)ns, 0);
+		for (size_t i = 0; i < ns; i++) {
+			lua_createtable(L, 0, 2);
+			lua_pushstring(L, succ[i]);
+			lua_setfield(L, -2, "code");
+			lua_pushnumber(L, w[i]);
+			lua_setfield(L, -2, "weight");
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+		lua_setfield(L, -2, "successors");
+	}
+	return 1;
+}
+
 /* Points are collected in C and turned into Lua tables only after the
  * read transaction ended: a Lua error (memory cap) raised inside an LMDB
  * iteration would leave the transaction open. */
@@ -1299,6 +1363,7 @@ static const luaL_Reg ctx_methods[] = {
 	{ "reject", ctx_reject },
 	{ "define_territory", ctx_define_territory },
 	{ "get", ctx_get },
+	{ "territory", ctx_territory },
 	{ "series", ctx_series },
 	{ "slice", ctx_slice },
 	{ "log", ctx_log },

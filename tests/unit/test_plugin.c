@@ -476,6 +476,31 @@ Test(plugin, define_territory_successors_read_back_and_aggregated)
 	vg_territory_clear(&t);
 	vg_read_end(rd);
 
+	/* ctx:territory, from a later run: the old code with its successors,
+	 * a current commune without, an unknown code nil with the reason,
+	 * and what this run defines is not committed yet. */
+	cr_assert_eq(
+		run_body(
+			"local t = ctx:territory('com:85999')\n"
+			"assert(t.code == 'com:85999' and t.level == 'com' and "
+			"t.name == 'Partagée', 'old code')\n"
+			"assert(#t.successors == 2, 'two successors')\n"
+			"local w = {}\n"
+			"for _, s in ipairs(t.successors) do w[s.code] = s.weight "
+			"end\n"
+			"assert(w['com:85146'] == 0.25 and w['com:85300'] == 0.75, "
+			"'weights')\n"
+			"local c = ctx:territory('com:85146')\n"
+			"assert(c and c.successors == nil and c.level == 'com', "
+			"'current commune')\n"
+			"local none, why = ctx:territory('com:00000')\n"
+			"assert(none == nil and why:find('com:00000', 1, true), "
+			"'unknown: ' .. tostring(why))\n"
+			"ctx:define_territory{ code = 'com:85998', name = 'N', "
+			"parents = { 'dep:85' } }\n"
+			"assert(ctx:territory('com:85998') == nil, 'not committed')"),
+		0, "%s\n%s", E.msg, LOGS);
+
 	/* pop 2015 in the old geography: 85027 whole, a quarter of 85999 */
 	vg_batch *b;
 	vg_batch_opts bo = { .origin = "test" }; /* now: after the run */
