@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "helpers.h"
+#include "vigie/io.h"
 #include "vigie/plugin.h"
 
 static inline const char *root_path(const char *rel)
@@ -74,6 +75,22 @@ static inline vg_store *small_store(const char *dir)
 			  VG_STATUS_OK, &E));
 	vg_commit_info ci;
 	OK(vg_batch_commit(b, &ci, &E));
+	return s;
+}
+
+/* A store in `dir` holding the real geography of the committed fixture
+ * (COG 2024: 36 355 current territories and 1 991 old commune codes), as
+ * the bundled plugins' tests start from. */
+static inline vg_store *geo_store(const char *dir)
+{
+	vg_store *s;
+	OK(vg_store_open(&s, dir, NULL, &E));
+	vg_import_report *rep = calloc(1, sizeof(*rep));
+	OK(vg_import_territories(
+		s, root_path("tests/fixtures/real/territories_cog2024.csv"),
+		NULL, rep, &E));
+	cr_assert_eq(rep->commit.territories, 38346);
+	free(rep);
 	return s;
 }
 

@@ -17,12 +17,7 @@ static vg_store *S;
 static void setup(void)
 {
 	DIR_ = tmp_dir();
-	OK(vg_store_open(&S, DIR_, NULL, &E));
-	vg_import_report *rep = calloc(1, sizeof(*rep));
-	OK(vg_import_territories(
-	    S, root_path("tests/fixtures/real/territories_cog2024.csv"), NULL,
-	    rep, &E));
-	free(rep);
+	S = geo_store(DIR_);
 }
 
 static void teardown(void)
