@@ -653,10 +653,11 @@ static int op_slice(vg_api_req *q)
 {
 	vg_period period;
 	int64_t as_of;
+	vg_membership_mode mode;
 	slice_ctx sc = { .x = { .q = q } };
 	list_ctx *x = &sc.x;
 	if (get_period(q, "period", &period) || get_as_of(q, &as_of) ||
-	    get_page(q, &x->pg))
+	    get_page(q, &x->pg) || get_membership(q, &mode))
 		return -1;
 	vg_read *r;
 	vg_error e = { 0 };
@@ -672,8 +673,24 @@ static int op_slice(vg_api_req *q)
 		return -1;
 	}
 	jb_put(&sc.rows, "[", 1);
-	int rc = vg_read_slice(r, ind, period, level, x->within, as_of,
-			       slice_row, &sc);
+	/* Within a perimeter whose membership at the period is an older
+	 * version: that version's members (the store's index holds the
+	 * latest), as the aggregation engine does. */
+	vg_membership_info mi;
+	int rc;
+	if (x->within && mode == VG_MEMBERSHIP_IN_FORCE &&
+	    vg_read_perimeter_membership(r, x->within, period, false, &mi) ==
+		    0 &&
+	    !mi.latest) {
+		rc = 0;
+		for (uint32_t m = 0; m < mi.nmembers && !rc; m++)
+			rc = vg_read_slice(r, ind, period, level,
+					   mi.members[m], as_of, slice_row,
+					   &sc);
+	} else {
+		rc = vg_read_slice(r, ind, period, level, x->within, as_of,
+				   slice_row, &sc);
+	}
 	vg_read_end(r);
 	jb_put(&sc.rows, "]", 1);
 	if (rc || sc.rows.oom) {
@@ -688,7 +705,7 @@ static int op_slice(vg_api_req *q)
 		return vg__api_fail(q, "internal", "out of memory");
 	cJSON_AddItemToObject(q->result, "rows", raw);
 	static const char *const echo[] = { "indicator", "level", "period",
-					    "within", NULL };
+					    "within", "membership", NULL };
 	echo_args(q, echo);
 	add_decimals(q->result, x->decimals);
 	page_result(q->result, &x->pg);
@@ -1500,7 +1517,7 @@ static const vg_api_arg args_series[] = {
 static const vg_api_arg args_history[] = { A_IND, A_TERR, A_PERIOD, A_END };
 static const vg_api_arg args_slice[] = {
 	A_IND, { "level", VG_ARG_STR, true, "level of the territories" },
-	A_PERIOD, A_WITHIN, A_ASOF, A_PAGE, A_END
+	A_PERIOD, A_WITHIN, A_ASOF, A_MEMBERSHIP, A_PAGE, A_END
 };
 static const vg_api_arg args_aggregate[] = {
 	A_IND, A_PERIOD,

@@ -576,7 +576,7 @@ static const cmd_map maps[] = {
 	{ "slice",
 	  { "indicator" },
 	  { "level=level", "period=period", "in=within", "as-of=as_of",
-	    "offset=offset", "limit=limit" } },
+	    "offset=offset", "limit=limit", "membership=membership" } },
 	{ "aggregate",
 	  { "indicator" },
 	  { "period=period", "level=level", "in=within", "territory=territory",
@@ -778,8 +778,10 @@ static const struct command {
 	{ "series", cmd_query, "IND TERR [--from P] [--to P] [--as-of WHEN]",
 	  "one territory's values over time" },
 	{ "slice", cmd_query,
-	  "IND --level L --period P [--in TERR] [--as-of WHEN]",
-	  "every territory of a level for one period (a map)" },
+	  "IND --level L --period P [--in TERR] [--as-of WHEN] "
+	  "[--membership latest]",
+	  "every territory of a level for one period (a map; in a perimeter: "
+	  "its members of the period)" },
 	{ "aggregate", cmd_query,
 	  "IND --period P (--level L [--in TERR] | --territory T | "
 	  "--territories T1,T2,...) [--as-of WHEN] [--membership latest]",

@@ -282,5 +282,9 @@ vg "$A" --format csv aggregate population --level com --in cls:sud-loire --perio
 eq "perimeter communes in 2022" "$(tail -n +2 "$T/out" | wc -l)" 3
 vg "$A" --format csv aggregate population --level com --in cls:sud-loire --period 2022 --membership latest
 eq "perimeter communes on the latest membership" "$(tail -n +2 "$T/out" | wc -l)" 4
+vg "$A" --format csv slice population --level com --in cls:sud-loire --period 2022
+eq "perimeter slice in 2022" "$(tail -n +2 "$T/out" | cut -d';' -f1 | sort | tr '\n' ' ')" "com:44001 com:44002 com:85001 "
+vg "$A" --format csv slice population --level com --in cls:sud-loire --period 2022 --membership latest
+eq "perimeter slice on the latest membership" "$(tail -n +2 "$T/out" | wc -l)" 4
 
 summary
