@@ -9,6 +9,7 @@
 #include "helpers.h"
 #include "vigie/io.h"
 #include "vigie/plugin.h"
+#include "vigie/query.h"
 
 static inline const char *root_path(const char *rel)
 {
@@ -92,6 +93,43 @@ static inline vg_store *geo_store(const char *dir)
 	cr_assert_eq(rep->commit.territories, 38346);
 	free(rep);
 	return s;
+}
+
+/* A Criterion suite whose every test starts on a fresh geo_store: DIR_
+ * and S name the directory and the store. */
+#define GEO_SUITE(name, secs)                                              \
+	static char *DIR_;                                                 \
+	static vg_store *S;                                                \
+	static void geo_setup(void)                                        \
+	{                                                                  \
+		DIR_ = tmp_dir();                                          \
+		S = geo_store(DIR_);                                       \
+	}                                                                  \
+	static void geo_teardown(void)                                     \
+	{                                                                  \
+		vg_store_close(S);                                         \
+		rm_tree(DIR_);                                             \
+	}                                                                  \
+	TestSuite(name, .init = geo_setup, .fini = geo_teardown,           \
+		  .timeout = (secs))
+
+/* The engine's value of `ind` at `terr` for `period` (latest data, the
+ * membership in force), in one call. */
+static inline vg_agg_value agg_value_of(vg_store *s, const char *ind,
+					const char *terr, const char *period)
+{
+	vg_read *rd;
+	uint32_t ii, ti;
+	vg_agg_ctx *c;
+	vg_agg_value v;
+	OK(vg_read_begin(s, &rd, &E));
+	OK(vg_read_indicator_id(rd, ind, &ii, &E));
+	OK(vg_read_territory_id(rd, terr, &ti, &E));
+	OK(vg_agg_ctx_new(rd, ii, per(period), VG_LATEST, &c, &E));
+	OK(vg_agg_value_at(c, ti, &v, &E));
+	vg_agg_ctx_free(c);
+	vg_read_end(rd);
+	return v;
 }
 
 static inline uint64_t store_points(vg_store *s)

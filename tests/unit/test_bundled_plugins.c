@@ -9,22 +9,7 @@
 #include "vigie/io.h"
 #include "vigie/query.h"
 
-static char *DIR_;
-static vg_store *S;
-
-static void setup(void)
-{
-	DIR_ = tmp_dir();
-	S = geo_store(DIR_);
-}
-
-static void teardown(void)
-{
-	vg_store_close(S);
-	rm_tree(DIR_);
-}
-
-TestSuite(bundled, .init = setup, .fini = teardown, .timeout = 240);
+GEO_SUITE(bundled, 240);
 
 /* Run plugins/<name>.lua with the plugins directory as the only fetch
  * root (as the daemon does) and `config` (JSON or NULL); returns the
@@ -113,24 +98,6 @@ static const kv *find(const kv *t, size_t n, const char *code)
 	return NULL;
 }
 
-/* The engine's value of `ind` at `terr` for `period`. */
-static vg_agg_value engine(const char *ind, const char *terr,
-			   const char *period)
-{
-	vg_read *rd;
-	uint32_t ii, ti;
-	vg_agg_ctx *c;
-	vg_agg_value v;
-	OK(vg_read_begin(S, &rd, &E));
-	OK(vg_read_indicator_id(rd, ind, &ii, &E));
-	OK(vg_read_territory_id(rd, terr, &ti, &E));
-	OK(vg_agg_ctx_new(rd, ii, per(period), VG_LATEST, &c, &E));
-	OK(vg_agg_value_at(c, ti, &v, &E));
-	vg_agg_ctx_free(c);
-	vg_read_end(rd);
-	return v;
-}
-
 /* ---- insee_estimations ------------------------------------------------- */
 
 #define ESTIM "population/estimations/estim-pop-dep-sexe-gca-1975-2025~"
@@ -186,11 +153,11 @@ Test(bundled, insee_estimations_every_value_and_status)
 	vg_read_end(rd);
 
 	/* France 2025 (published): 68 605 616 */
-	vg_agg_value fr = engine("population_estimee", "fr", "2025");
+	vg_agg_value fr = agg_value_of(S, "population_estimee", "fr", "2025");
 	cr_assert_eq(fr.value, 68605616);
 	cr_assert_eq(fr.source, VG_SOURCE_PUBLISHED);
 	/* Pays de la Loire is computed from its 5 départements. */
-	vg_agg_value pdl = engine("population_estimee", "reg:52", "2025");
+	vg_agg_value pdl = agg_value_of(S, "population_estimee", "reg:52", "2025");
 	cr_assert_eq(pdl.source, VG_SOURCE_COMPUTED);
 	kv rows[128];
 	size_t n = read_rows(ESTIM "2025.csv", 7, 6, rows, 128);
@@ -205,10 +172,10 @@ Test(bundled, insee_estimations_every_value_and_status)
 	cr_assert_eq(pdl.value, sum);
 	cr_assert_eq(pdl.status, VG_STATUS_PROVISIONAL);
 	/* The share of 75+ is a ratio of sums, not a mean of shares. */
-	vg_agg_value share = engine("pop_75p_share", "reg:52", "2025");
+	vg_agg_value share = agg_value_of(S, "pop_75p_share", "reg:52", "2025");
 	cr_assert_float_eq(share.value, s75 / sum * 100, 1e-9);
 	const kv *v85 = find(rows, n, "85");
-	vg_agg_value s85 = engine("pop_75p_share", "dep:85", "2025");
+	vg_agg_value s85 = agg_value_of(S, "pop_75p_share", "dep:85", "2025");
 	cr_assert_float_eq(s85.value, v85->b / v85->a * 100, 1e-9);
 }
 
@@ -280,7 +247,7 @@ Test(bundled, physician_densities_round_to_published_integers)
 		/* and the engine computes the same ratio */
 		char terr[80];
 		tcrd_terr(c, false, terr, sizeof(terr));
-		vg_agg_value v = engine("physician_density", terr, "2025");
+		vg_agg_value v = agg_value_of(S, "physician_density", terr, "2025");
 		cr_assert_eq(v.source, VG_SOURCE_COMPUTED, "%s", terr);
 		cr_assert_float_eq(v.value, d, 1e-9 * d, "%s: %.6f vs %.6f",
 				   terr, v.value, d);
@@ -297,13 +264,13 @@ Test(bundled, physician_densities_round_to_published_integers)
 		for (size_t i = 0; i < n; i++) {
 			char terr[80];
 			tcrd_terr(t[i].code, sheet, terr, sizeof(terr));
-			vg_agg_value v = engine("physician_density", terr,
+			vg_agg_value v = agg_value_of(S, "physician_density", terr,
 						"2025");
 			cr_assert_eq(floor(v.value + 0.5), t[i].b,
 				     "%s: %.3f, published %g", terr, v.value,
 				     t[i].b);
 			cr_assert(!v.cov.partial, "%s partial", terr);
-			vg_agg_value pub = engine("physicians_density_pub",
+			vg_agg_value pub = agg_value_of(S, "physicians_density_pub",
 						  terr, "2025");
 			cr_assert_eq(pub.value, t[i].b);
 			cr_assert_eq(pub.source, VG_SOURCE_PUBLISHED);
@@ -311,7 +278,7 @@ Test(bundled, physician_densities_round_to_published_integers)
 	}
 	/* A région's physicians: published (the sheet), and equal to the
 	 * sum of its départements. */
-	vg_agg_value r52 = engine("physicians", "reg:52", "2025");
+	vg_agg_value r52 = agg_value_of(S, "physicians", "reg:52", "2025");
 	cr_assert_eq(r52.value, find(reg, nr, "52")->a);
 	double s = 0;
 	static const char *pdl[] = { "44", "49", "53", "72", "85" };
@@ -457,14 +424,14 @@ Test(bundled, apl_montaigu_vendee_and_its_containers)
 	vg_run_result_clear(&res);
 
 	/* The commune: its published row. */
-	vg_agg_value m = engine("apl_mg", "com:85146", "2021");
+	vg_agg_value m = agg_value_of(S, "apl_mg", "com:85146", "2021");
 	cr_assert_eq(m.source, VG_SOURCE_PUBLISHED);
 	cr_assert_float_eq(m.value, 3.983, 1e-12);
-	cr_assert_float_eq(engine("apl_mg_65", "com:85146", "2021").value,
+	cr_assert_float_eq(agg_value_of(S, "apl_mg_65", "com:85146", "2021").value,
 			   3.777, 1e-12);
-	cr_assert_float_eq(engine("apl_mg_62", "com:85146", "2021").value,
+	cr_assert_float_eq(agg_value_of(S, "apl_mg_62", "com:85146", "2021").value,
 			   3.462, 1e-12);
-	cr_assert_eq(engine("pop_apl_under_2_5", "com:85146", "2021").value,
+	cr_assert_eq(agg_value_of(S, "pop_apl_under_2_5", "com:85146", "2021").value,
 		     0);
 
 	size_t nl, np;
@@ -482,13 +449,13 @@ Test(bundled, apl_montaigu_vendee_and_its_containers)
 		cr_assert_eq(s.folded, 21);
 		cr_assert_geq(s.rows, rows_min[i], "%s: %d", targets[i],
 			      s.rows);
-		vg_agg_value v = engine("apl_mg", targets[i], "2021");
+		vg_agg_value v = agg_value_of(S, "apl_mg", targets[i], "2021");
 		cr_assert_eq(v.source, VG_SOURCE_COMPUTED);
 		double want = s.wsum / s.w;
 		cr_assert_float_eq(v.value, want, 1e-9, "%s: %.9f vs %.9f",
 				   targets[i], v.value, want);
 		cr_assert_float_eq(v.cov.weight_covered, s.w, 1e-6 * s.w);
-		vg_agg_value sh = engine("apl_under_2_5_share", targets[i],
+		vg_agg_value sh = agg_value_of(S, "apl_under_2_5_share", targets[i],
 					 "2021");
 		double wsh = s.under / s.pop * 100;
 		cr_assert_float_eq(sh.value, wsh, 1e-9, "%s: %.9f vs %.9f",
@@ -499,7 +466,7 @@ Test(bundled, apl_montaigu_vendee_and_its_containers)
 
 	/* The original workbook gives the same values (to the 15 digits the
 	 * CSV extraction kept): same points, France's APL unchanged. */
-	vg_agg_value fr_csv = engine("apl_mg", "fr", "2021");
+	vg_agg_value fr_csv = agg_value_of(S, "apl_mg", "fr", "2021");
 	WITH_SHARED = true;
 	rc = run_bundled("drees_apl", "{\"source\": \"health/APL_mg_2021.xlsx\"}",
 			 &res);
@@ -508,9 +475,9 @@ Test(bundled, apl_montaigu_vendee_and_its_containers)
 	cr_assert_eq(res.rows_written, 209838);
 	cr_assert_eq(res.commit.points_new, 0);
 	vg_run_result_clear(&res);
-	vg_agg_value fr_xlsx = engine("apl_mg", "fr", "2021");
+	vg_agg_value fr_xlsx = agg_value_of(S, "apl_mg", "fr", "2021");
 	cr_assert_float_eq(fr_xlsx.value, fr_csv.value, 1e-9);
-	cr_assert_float_eq(engine("apl_mg", "com:85146", "2021").value, 3.983,
+	cr_assert_float_eq(agg_value_of(S, "apl_mg", "com:85146", "2021").value, 3.983,
 			   1e-12);
 }
 
@@ -673,21 +640,21 @@ Test(bundled, cog_equals_the_fixture_successors_included)
 		double want_v = tg[k].sum;
 		if (!vg_read_point(rd, ii, tg[k].id, per("2021"), VG_LATEST, &pt))
 			want_v += pt.value; /* it kept its code: its own row */
-		vg_agg_value v = engine("pop_raw", own, "2021");
+		vg_agg_value v = agg_value_of(S, "pop_raw", own, "2021");
 		cr_assert_eq(v.source, VG_SOURCE_COMPUTED, "%s", own);
 		cr_assert_eq(v.cov.via_passage, 1, "%s", own);
 		cr_assert_float_eq(v.value, want_v, 1e-6, "%s: %f vs %f", own,
 				   v.value, want_v);
 	}
 	vg_read_end(rd);
-	vg_agg_value f = engine("pop_raw", "fr", "2021");
+	vg_agg_value f = agg_value_of(S, "pop_raw", "fr", "2021");
 	cr_assert_float_eq(f.value, fr, 1e-3, "%f vs %f", f.value, fr);
 	cr_assert_eq(f.cov.via_passage, (uint32_t)ntg);
-	vg_agg_value m = engine("pop_raw", "com:85146", "2015");
+	vg_agg_value m = agg_value_of(S, "pop_raw", "com:85146", "2015");
 	cr_assert_eq(m.value, 4242);
 	cr_assert_eq(m.cov.via_passage, 1);
-	cr_assert_eq(engine("pop_raw", "dep:85", "2015").value, 4242);
-	cr_assert_eq(engine("pop_raw", "fr", "2015").value, 4242);
+	cr_assert_eq(agg_value_of(S, "pop_raw", "dep:85", "2015").value, 4242);
+	cr_assert_eq(agg_value_of(S, "pop_raw", "fr", "2015").value, 4242);
 	free(got.v);
 	free(want.v);
 }
@@ -856,7 +823,7 @@ Test(bundled, ameli_export_statuses_and_liberal_gp_density)
 	kv est[128];
 	size_t ne = read_rows(ESTIM "2024.csv", 7, 6, est, 128);
 	double d = 509 / find(est, ne, "85")->a * 1e5;
-	vg_agg_value v = engine("gp_density_liberal", "dep:85", "2024");
+	vg_agg_value v = agg_value_of(S, "gp_density_liberal", "dep:85", "2024");
 	cr_assert_float_eq(v.value, d, 1e-9);
 	/* the fixture's published density is made up: no comparison */
 }
@@ -934,7 +901,7 @@ Test(bundled, rpps_multi_site_doctors_count_once)
 		{ "fr", 5 }, /* five GPs, each counted once */
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		vg_agg_value v = engine("gp_count_rpps", want[i].terr, "2022");
+		vg_agg_value v = agg_value_of(S, "gp_count_rpps", want[i].terr, "2022");
 		cr_assert_float_eq(v.value, want[i].v, 1e-12, "%s: %.15g",
 				   want[i].terr, v.value);
 	}
@@ -942,12 +909,12 @@ Test(bundled, rpps_multi_site_doctors_count_once)
 	/* gp_density_rpps over the populations légales of the same period
 	 * (the worked example's plugin on the shared INSEE file). */
 	run_ok("health_densities", "{\"period\": \"2022\"}", 0);
-	vg_agg_value pop = engine("population", "com:85146", "2022");
-	vg_agg_value d = engine("gp_density_rpps", "com:85146", "2022");
+	vg_agg_value pop = agg_value_of(S, "population", "com:85146", "2022");
+	vg_agg_value d = agg_value_of(S, "gp_density_rpps", "com:85146", "2022");
 	cr_assert_float_eq(d.value, (1 + 0.5 + 1.0 / 3) / pop.value * 1e5,
 			   1e-9);
-	vg_agg_value pop85 = engine("population", "dep:85", "2022");
-	vg_agg_value d85 = engine("gp_density_rpps", "dep:85", "2022");
+	vg_agg_value pop85 = agg_value_of(S, "population", "dep:85", "2022");
+	vg_agg_value d85 = agg_value_of(S, "gp_density_rpps", "dep:85", "2022");
 	cr_assert_float_eq(d85.value, 2.5 / pop85.value * 1e5, 1e-9,
 			   "%.9f", d85.value);
 	cr_assert(!d85.cov.partial);

@@ -11,22 +11,7 @@
 #include "vigie/io.h"
 #include "vigie/query.h"
 
-static char *DIR_;
-static vg_store *S;
-
-static void setup(void)
-{
-	DIR_ = tmp_dir();
-	S = geo_store(DIR_);
-}
-
-static void teardown(void)
-{
-	vg_store_close(S);
-	rm_tree(DIR_);
-}
-
-TestSuite(nomt, .init = setup, .fini = teardown, .timeout = 120);
+GEO_SUITE(nomt, 120);
 
 #define FIXTURE                                                                \
 	"tests/fixtures/plugins/ameli/patients-sans-medecin-traitant.csv"
@@ -65,23 +50,6 @@ static void load(void)
 	rc = run_plugin("health_densities", "{\"period\": \"2024\"}", &res);
 	cr_assert_eq(rc, 0, "%d %s", rc, E.msg);
 	vg_run_result_clear(&res);
-}
-
-static vg_agg_value engine(const char *ind, const char *terr,
-			   const char *period)
-{
-	vg_read *rd;
-	uint32_t ii, ti;
-	vg_agg_ctx *c;
-	vg_agg_value v;
-	OK(vg_read_begin(S, &rd, &E));
-	OK(vg_read_indicator_id(rd, ind, &ii, &E));
-	OK(vg_read_territory_id(rd, terr, &ti, &E));
-	OK(vg_agg_ctx_new(rd, ii, per(period), VG_LATEST, &c, &E));
-	OK(vg_agg_value_at(c, ti, &v, &E));
-	vg_agg_ctx_free(c);
-	vg_read_end(rd);
-	return v;
 }
 
 /* The fixture's département rows of `year`, read here (not through the
@@ -139,9 +107,10 @@ Test(nomt, region_share_is_the_ratio_of_sums)
 	sums s = fixture_sums("2024");
 	cr_assert_eq(s.n, 5);
 	cr_assert_eq(s.suppressed, 0);
-	vg_agg_value num = engine("patients_17p_without_mt", "reg:52", "2024");
-	vg_agg_value den = engine("patients_17p", "reg:52", "2024");
-	vg_agg_value share = engine("no_mt_share", "reg:52", "2024");
+	vg_agg_value num =
+	    agg_value_of(S, "patients_17p_without_mt", "reg:52", "2024");
+	vg_agg_value den = agg_value_of(S, "patients_17p", "reg:52", "2024");
+	vg_agg_value share = agg_value_of(S, "no_mt_share", "reg:52", "2024");
 	cr_assert_eq(num.value, s.without);
 	cr_assert_eq(den.value, s.total);
 	cr_assert_eq(num.source, VG_SOURCE_COMPUTED);
@@ -150,7 +119,7 @@ Test(nomt, region_share_is_the_ratio_of_sums)
 	/* 8.65 %, not the mean of the shares (8.80 %). */
 	cr_assert_gt(fabs(share.value - s.mean_share), 0.1);
 	/* A département: its own counts. */
-	vg_agg_value vendee = engine("no_mt_share", "dep:85", "2024");
+	vg_agg_value vendee = agg_value_of(S, "no_mt_share", "dep:85", "2024");
 	cr_assert_float_eq(vendee.value, 100.0 * 35000 / 570000, 1e-9);
 }
 
@@ -171,10 +140,11 @@ Test(nomt, suppressed_departement_makes_the_region_partial)
 	cr_assert_eq(pt.status, VG_STATUS_SUPPRESSED);
 	cr_assert(isnan(pt.value));
 
-	vg_agg_value num = engine("patients_17p_without_mt", "reg:52", "2023");
+	vg_agg_value num =
+	    agg_value_of(S, "patients_17p_without_mt", "reg:52", "2023");
 	cr_assert(num.cov.partial);
 	cr_assert_eq(num.value, s.without); /* never a silent zero: partial */
-	vg_agg_value share = engine("no_mt_share", "reg:52", "2023");
+	vg_agg_value share = agg_value_of(S, "no_mt_share", "reg:52", "2023");
 	cr_assert(share.cov.partial);
 	/* The share covers the départements with both counts only; the
 	 * coverage says how much of the denominator that is. */
@@ -183,7 +153,7 @@ Test(nomt, suppressed_departement_makes_the_region_partial)
 	cr_assert_lt(share.cov.weight_covered, share.cov.weight_total);
 	cr_assert_eq(share.cov.weight_covered, s.total);
 	/* France: only Pays de la Loire has data, partial too. */
-	cr_assert(engine("no_mt_share", "fr", "2024").cov.partial);
+	cr_assert(agg_value_of(S, "no_mt_share", "fr", "2024").cov.partial);
 }
 
 Test(nomt, wrong_field_name_is_named)

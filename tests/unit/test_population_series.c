@@ -10,22 +10,7 @@
 #include "vigie/io.h"
 #include "vigie/query.h"
 
-static char *DIR_;
-static vg_store *S;
-
-static void setup(void)
-{
-	DIR_ = tmp_dir();
-	S = geo_store(DIR_);
-}
-
-static void teardown(void)
-{
-	vg_store_close(S);
-	rm_tree(DIR_);
-}
-
-TestSuite(popseries, .init = setup, .fini = teardown, .timeout = 300);
+GEO_SUITE(popseries, 300);
 
 /* The plugin with node_modules/ and plugins/ as fetch roots (as make run
  * and the daemon), `config` JSON or NULL. */
@@ -133,23 +118,6 @@ static size_t version_sums(const char *dir, dep_sum *out, size_t max,
 	return n;
 }
 
-static vg_agg_value engine(const char *ind, const char *terr,
-			   const char *period)
-{
-	vg_read *rd;
-	uint32_t ii, ti;
-	vg_agg_ctx *c;
-	vg_agg_value v;
-	OK(vg_read_begin(S, &rd, &E));
-	OK(vg_read_indicator_id(rd, ind, &ii, &E));
-	OK(vg_read_territory_id(rd, terr, &ti, &E));
-	OK(vg_agg_ctx_new(rd, ii, per(period), VG_LATEST, &c, &E));
-	OK(vg_agg_value_at(c, ti, &v, &E));
-	vg_agg_ctx_free(c);
-	vg_read_end(rd);
-	return v;
-}
-
 /* The stored point (not an aggregate); NaN when there is none. */
 static double point(const char *terr, const char *period)
 {
@@ -228,7 +196,7 @@ Test(popseries, millesime_2022_equals_the_insee_file)
 	vg_read_end(rd);
 	cr_assert_eq(total, 34960);
 	/* INSEE's France total (Mayotte has no 2022 value: partial). */
-	vg_agg_value fr = engine("population", "fr", "2022");
+	vg_agg_value fr = agg_value_of(S, "population", "fr", "2022");
 	cr_assert_eq(fr.value, 67760573);
 	cr_assert(fr.cov.partial);
 }
@@ -250,8 +218,8 @@ Test(popseries, departement_totals_per_millesime)
 		for (size_t i = 0; i < n; i++) {
 			char terr[16];
 			snprintf(terr, sizeof(terr), "dep:%s", sums[i].dep);
-			vg_agg_value got =
-			    engine("population", terr, VERSIONS[v].year);
+			vg_agg_value got = agg_value_of(S, "population", terr,
+							VERSIONS[v].year);
 			cr_assert_eq(got.value, sums[i].sum,
 				     "%s %s: %.0f != %.0f", terr,
 				     VERSIONS[v].year, got.value, sums[i].sum);
@@ -260,7 +228,7 @@ Test(popseries, departement_totals_per_millesime)
 	}
 	/* 2020 was published in the COG 2022: old codes count through the
 	 * passage table (tested above), and... */
-	vg_agg_value dep18 = engine("population", "dep:18", "2020");
+	vg_agg_value dep18 = agg_value_of(S, "population", "dep:18", "2020");
 	cr_assert(!dep18.cov.partial);
 	/* ...and Lugny-Bourbonnais (18131), absorbed by Osmery (18173) in
 	 * 2023 without becoming a commune déléguée, is counted in Osmery. */
@@ -285,9 +253,9 @@ Test(popseries, departement_totals_per_millesime)
 	cr_assert(strstr(LOGS, "com:18131") != NULL, "%s", LOGS);
 	/* 2021 (4.0.0): three communes of 2024 have no value in the
 	 * package; their départements say partial, never a silent total. */
-	cr_assert(engine("population", "dep:85", "2021").cov.partial);
-	cr_assert(engine("population", "dep:60", "2021").cov.partial);
-	cr_assert(!engine("population", "dep:85", "2022").cov.partial);
+	cr_assert(agg_value_of(S, "population", "dep:85", "2021").cov.partial);
+	cr_assert(agg_value_of(S, "population", "dep:60", "2021").cov.partial);
+	cr_assert(!agg_value_of(S, "population", "dep:85", "2022").cov.partial);
 }
 
 static int collect(void *ud, const vg_point *p)
