@@ -47,8 +47,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   export DEBIAN_FRONTEND=noninteractive
   # An old or empty package list makes apt-get install fail on a fresh machine.
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Another install may hold the dpkg lock (two checkouts set up at once):
+  # wait for it instead of failing.
+  APT=(apt-get -o DPkg::Lock::Timeout=900)
+  $SUDO "${APT[@]}" update -qq
+  $SUDO "${APT[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   echo "install-deps: done" >&2
 fi
 
