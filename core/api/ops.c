@@ -732,6 +732,7 @@ static void agg_fields(cJSON *o, const vg_agg_value *v)
 		cJSON_AddNumberToObject(o, "members", v->cov.members);
 		cJSON_AddNumberToObject(o, "with_data", v->cov.with_data);
 		cJSON_AddNumberToObject(o, "suppressed", v->cov.suppressed);
+		cJSON_AddNumberToObject(o, "missing", v->cov.missing);
 		/* Members counted through the passage table (old commune
 		 * codes of a period published in an older geography). */
 		cJSON_AddNumberToObject(o, "via_passage", v->cov.via_passage);
@@ -739,6 +740,7 @@ static void agg_fields(cJSON *o, const vg_agg_value *v)
 		cJSON_AddNullToObject(o, "members");
 		cJSON_AddNullToObject(o, "with_data");
 		cJSON_AddNullToObject(o, "suppressed");
+		cJSON_AddNullToObject(o, "missing");
 		cJSON_AddNullToObject(o, "via_passage");
 	}
 	if (computed && !isnan(v->cov.weight_total) && v->cov.weight_total > 0)
@@ -1606,7 +1608,7 @@ static const vg_api_col cols_slice[] = { C("territory"), C("name"),
 static const vg_api_col cols_agg[] = {
 	C("territory"), C("name"),	N("value"),    C("status"),
 	C("source"),	N("members"),	N("with_data"), N("suppressed"),
-	N("via_passage"), N("weight_covered_pct"),	C("coverage"), C_END
+	N("missing"),	N("via_passage"), N("weight_covered_pct"),	C("coverage"), C_END
 };
 static const vg_api_col cols_cmp[] = {
 	C("territory"), C("name"),     N("depth"), N("value"), C("status"),

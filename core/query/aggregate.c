@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "query/query_int.h"
+#include "vigie/acc.h"
 #include "vigie/query.h"
 
 #define ABSENT 0xFF /* no point for this territory */
@@ -144,10 +145,10 @@ struct vg_agg_ctx {
 	arr self, a, b; /* a, b: ratio num/den, wmean value/weight */
 	/* Per-target bookkeeping, reset by bumping `stamp` instead of
 	 * clearing arrays of n entries for every target. */
-	uint32_t *seen;   /* holder already counted for this target */
+	uint32_t *seen;	  /* holder already counted for this target */
 	uint8_t *contrib; /* ...and whether it entered the result */
-	scratch *sc;      /* owns the arrays of self, a, b, seen, contrib */
-	int narr;         /* scratch arrays handed to inputs so far */
+	scratch *sc;	  /* owns the arrays of self, a, b, seen, contrib */
+	int narr;	  /* scratch arrays handed to inputs so far */
 };
 
 const char *vg_value_source_name(vg_value_source s)
@@ -193,7 +194,8 @@ static int prepare(vg_agg_ctx *c, arr *a, uint32_t *id, const char *code,
 	if (rc)
 		return vg_error_set(err, rc,
 				    "indicator '%s' (needed by the rule of "
-				    "'%s') is not defined", code, c->ind.code);
+				    "'%s') is not defined",
+				    code, c->ind.code);
 	*a = c->sc->arr[c->narr++]; /* all ABSENT: see scratch */
 	return 0;
 }
@@ -202,7 +204,7 @@ static int prepare(vg_agg_ctx *c, arr *a, uint32_t *id, const char *code,
  * level, for every input: one block read per level and input. */
 static int fill(vg_agg_ctx *c, uint32_t within, vg_error *err)
 {
-	arr *arrs[3] = { &c->self, &c->a, &c->b };
+	arr *arrs[3] = {&c->self, &c->a, &c->b};
 	uint16_t nl = vg_read_level_count(c->r);
 	if (!within)
 		c->sc->dirty_all = true; /* everything will be written */
@@ -210,11 +212,11 @@ static int fill(vg_agg_ctx *c, uint32_t within, vg_error *err)
 		if (!c->ind_ids[i] || (i > 0 && arrs[i]->val == c->self.val) ||
 		    (i == 2 && arrs[2]->val == c->a.val))
 			continue; /* no such input, or an alias */
-		fill_ctx f = { c, arrs[i] };
+		fill_ctx f = {c, arrs[i]};
 		for (uint16_t l = 0; l < nl; l++) {
-			int rc = vg_read_slice(c->r, c->ind_ids[i], c->period,
-					       l, within, c->as_of, fill_cb,
-					       &f);
+			int rc =
+			    vg_read_slice(c->r, c->ind_ids[i], c->period, l,
+					  within, c->as_of, fill_cb, &f);
 			if (rc)
 				return vg_error_set(err, rc,
 						    "cannot read indicator #%u",
@@ -230,7 +232,7 @@ static int fill(vg_agg_ctx *c, uint32_t within, vg_error *err)
  * target. A handful per commune nouvelle; none in most of France. */
 static void load_point(vg_agg_ctx *c, uint32_t t)
 {
-	arr *arrs[3] = { &c->self, &c->a, &c->b };
+	arr *arrs[3] = {&c->self, &c->a, &c->b};
 	for (int i = 0; i < 3; i++) {
 		vg_point p;
 		if (c->ind_ids[i] && arrs[i]->val &&
@@ -334,10 +336,9 @@ int vg_agg_ctx_new(vg_read *r, uint32_t ind, vg_period period, int64_t as_of,
 	c->contrib = c->sc->contrib;
 	int rc = vg_read_indicator(r, ind, &c->ind, err);
 	if (!rc && vg_period_kind(period) != c->ind.periodicity)
-		rc = vg_error_set(err, VG_EPERIOD,
-				  "indicator '%s' is %s: period must be too",
-				  c->ind.code,
-				  vg_periodicity_name(c->ind.periodicity));
+		rc = vg_error_set(
+		    err, VG_EPERIOD, "indicator '%s' is %s: period must be too",
+		    c->ind.code, vg_periodicity_name(c->ind.periodicity));
 	if (!rc)
 		rc = prepare(c, &c->self, &c->ind_ids[0], c->ind.code, err);
 	const vg_agg_rule *rule = &c->ind.agg;
@@ -366,130 +367,74 @@ int vg_agg_ctx_new(vg_read *r, uint32_t ind, vg_period period, int64_t as_of,
 	return 0;
 }
 
-/* Accumulator of one target's computation. */
+/* One target's computation: the accumulator (vigie/acc.h) and where it
+ * stands. */
 typedef struct acc {
 	vg_agg_ctx *c;
 	uint32_t target;
-	double x, y; /* sum / extreme, or numerator and denominator */
-	int worst;   /* worst status entered: ok < provisional < estimated */
-	bool have;   /* min/max: x holds a value */
-	vg_coverage cov;
+	vg_acc acc;
 	int rc;
 } acc;
 
 static bool usable(uint8_t st)
 {
-	return st == VG_STATUS_OK || st == VG_STATUS_PROVISIONAL ||
-	       st == VG_STATUS_ESTIMATED;
+	return vg_acc_status_usable(st);
+}
+
+static bool two_inputs(const vg_agg_ctx *c)
+{
+	return c->ind.agg.kind == VG_AGG_RATIO ||
+	       c->ind.agg.kind == VG_AGG_WMEAN;
 }
 
 /* Does territory t hold the inputs of this rule (any of them)? */
 static bool holds(const vg_agg_ctx *c, uint32_t t)
 {
-	switch (c->ind.agg.kind) {
-	case VG_AGG_RATIO:
-	case VG_AGG_WMEAN: return c->a.st[t] != ABSENT || c->b.st[t] != ABSENT;
-	default: return c->self.st[t] != ABSENT;
-	}
+	if (two_inputs(c))
+		return c->a.st[t] != ABSENT || c->b.st[t] != ABSENT;
+	return c->self.st[t] != ABSENT;
 }
 
-static void worst(acc *a, uint8_t st)
+/* The first input of the rule (the values for sum, min, max). */
+static const arr *first_input(const vg_agg_ctx *c)
 {
-	if (st > a->worst && usable(st))
-		a->worst = st;
+	return two_inputs(c) ? &c->a : &c->self;
 }
 
-/* Add holder h's inputs; returns true if they entered the result. */
-static bool add_holder(acc *a, uint32_t h)
+/* Add unit h's inputs with share w; returns the outcome. */
+static vg_acc_outcome add_unit(acc *a, uint32_t h, double w)
 {
-	vg_agg_ctx *c = a->c;
-	switch (c->ind.agg.kind) {
-	case VG_AGG_SUM:
-	case VG_AGG_MIN:
-	case VG_AGG_MAX: {
-		uint8_t st = c->self.st[h];
-		if (!usable(st))
-			return false;
-		double v = c->self.val[h];
-		if (c->ind.agg.kind == VG_AGG_SUM)
-			a->x += v;
-		else if (!a->have)
-			a->x = v;
-		else if (c->ind.agg.kind == VG_AGG_MIN ? v < a->x : v > a->x)
-			a->x = v;
-		a->have = true;
-		worst(a, st);
-		return true;
-	}
-	case VG_AGG_RATIO:
-	case VG_AGG_WMEAN: {
-		uint8_t sa = c->a.st[h], sb = c->b.st[h];
-		double va = c->a.val[h], vb = c->b.val[h];
-		if (usable(sb))
-			a->cov.weight_total += vb;
-		if (!usable(sa) || !usable(sb))
-			return false;
-		a->x += c->ind.agg.kind == VG_AGG_RATIO ? va : va * vb;
-		a->y += vb;
-		a->cov.weight_covered += vb;
-		worst(a, sa);
-		worst(a, sb);
-		return true;
-	}
-	default: return false;
-	}
+	const vg_agg_ctx *c = a->c;
+	const arr *x = first_input(c);
+	return vg_acc_add(&a->acc, x->val[h], x->st[h],
+			  c->b.val ? c->b.val[h] : NAN,
+			  c->b.st ? c->b.st[h] : ABSENT, w);
+}
+
+/* Why unit h cannot enter with share w (VG_ACC_ENTERED: it can). */
+static vg_acc_outcome unit_check(const vg_agg_ctx *c, uint32_t h, double w)
+{
+	return vg_acc_check(c->ind.agg.kind, first_input(c)->st[h],
+			    c->b.st ? c->b.st[h] : ABSENT, w);
 }
 
 /* ---- passage table ------------------------------------------------------ */
-
-/* Can old code h's inputs enter with share w of them? min/max cannot
- * take a share of an extreme: only whole (w = 1) successions count. */
-static bool passage_usable(const vg_agg_ctx *c, uint32_t h, double w)
-{
-	switch (c->ind.agg.kind) {
-	case VG_AGG_SUM: return usable(c->self.st[h]);
-	case VG_AGG_MIN:
-	case VG_AGG_MAX:
-		return usable(c->self.st[h]) && fabs(w - 1) < 1e-9;
-	case VG_AGG_RATIO:
-	case VG_AGG_WMEAN: return usable(c->a.st[h]) && usable(c->b.st[h]);
-	default: return false;
-	}
-}
-
-/* Add share w of old code h's inputs: counts and ratio inputs are
- * multiplied by w, a wmean's value is not (it is a mean) but its weight
- * is. */
-static void passage_add_one(acc *a, uint32_t h, double w)
-{
-	vg_agg_ctx *c = a->c;
-	vg_agg_kind k = c->ind.agg.kind;
-	if (k == VG_AGG_SUM) {
-		a->x += w * c->self.val[h];
-		worst(a, c->self.st[h]);
-	} else if (k == VG_AGG_MIN || k == VG_AGG_MAX) {
-		double v = c->self.val[h];
-		if (!a->have || (k == VG_AGG_MIN ? v < a->x : v > a->x))
-			a->x = v;
-		a->have = true;
-		worst(a, c->self.st[h]);
-	} else if (k == VG_AGG_RATIO || k == VG_AGG_WMEAN) {
-		double va = c->a.val[h], vb = w * c->b.val[h];
-		a->x += k == VG_AGG_RATIO ? w * va : va * vb;
-		a->y += vb;
-		a->cov.weight_total += vb;
-		a->cov.weight_covered += vb;
-		worst(a, c->a.st[h]);
-		worst(a, c->b.st[h]);
-	}
-}
 
 enum { PASS_SCAN, PASS_ADD, PASS_WEIGHT };
 
 typedef struct pass_state {
 	bool any; /* some old code holds inputs */
-	bool bad; /* ...and one of them cannot enter */
+	/* ...and whether they can all enter: VG_ACC_ENTERED, or why not
+	 * (suppressed wins over missing: it is the reason to report). */
+	vg_acc_outcome outcome;
 } pass_state;
+
+static void pass_note(pass_state *ps, vg_acc_outcome o)
+{
+	if (o == VG_ACC_SUPPRESSED ||
+	    (o == VG_ACC_MISSING && ps->outcome == VG_ACC_ENTERED))
+		ps->outcome = o;
+}
 
 /* Walk the old codes that `t` replaced, and theirs (chains: A merged
  * into B, B into C: C counts A's and B's values), with the product of
@@ -509,14 +454,12 @@ static void passage_walk(acc *a, uint32_t t, double w, int mode, int depth,
 		if (holds(c, o)) {
 			if (mode == PASS_SCAN) {
 				ps->any = true;
-				if (!passage_usable(c, o, ww))
-					ps->bad = true;
+				pass_note(ps, unit_check(c, o, ww));
 			} else if (mode == PASS_ADD) {
-				passage_add_one(a, o, ww);
-			} else if ((c->ind.agg.kind == VG_AGG_RATIO ||
-				    c->ind.agg.kind == VG_AGG_WMEAN) &&
-				   usable(c->b.st[o])) {
-				a->cov.weight_total += ww * c->b.val[o];
+				add_unit(a, o, ww);
+			} else if (c->b.st) {
+				vg_acc_add_weight(&a->acc, c->b.val[o],
+						  c->b.st[o], ww);
 			}
 		}
 		passage_walk(a, o, ww, mode, depth + 1, ps);
@@ -536,27 +479,24 @@ static bool via_passage(acc *a, uint32_t leaf)
 	const vg_passage *p;
 	if (!vg_read_territory_predecessors(c->r, leaf, &p))
 		return false;
-	pass_state ps = { false, false };
+	pass_state ps = {false, VG_ACC_ENTERED};
 	passage_walk(a, leaf, 1.0, PASS_SCAN, 0, &ps);
 	if (!ps.any)
 		return false;
 	bool own = holds(c, leaf);
-	if (own && !passage_usable(c, leaf, 1.0))
-		ps.bad = true;
-	if (ps.bad) {
+	if (own)
+		pass_note(&ps, unit_check(c, leaf, 1.0));
+	if (ps.outcome != VG_ACC_ENTERED) {
 		passage_walk(a, leaf, 1.0, PASS_WEIGHT, 0, &ps);
-		if (own && (c->ind.agg.kind == VG_AGG_RATIO ||
-			    c->ind.agg.kind == VG_AGG_WMEAN) &&
-		    usable(c->b.st[leaf]))
-			a->cov.weight_total += c->b.val[leaf];
-		a->cov.partial = true;
-		a->cov.suppressed++;
+		if (own && c->b.st)
+			vg_acc_add_weight(&a->acc, c->b.val[leaf],
+					  c->b.st[leaf], 1.0);
+		vg_acc_member(&a->acc, ps.outcome, false);
 	} else {
 		if (own)
-			passage_add_one(a, leaf, 1.0);
+			add_unit(a, leaf, 1.0);
 		passage_walk(a, leaf, 1.0, PASS_ADD, 0, &ps);
-		a->cov.with_data++;
-		a->cov.via_passage++;
+		vg_acc_member(&a->acc, VG_ACC_ENTERED, true);
 	}
 	return true;
 }
@@ -581,7 +521,7 @@ static int below_cb(void *ud, uint32_t id)
  * leaves would count people twice. */
 static bool leaves_below_hold(vg_agg_ctx *c, uint32_t p)
 {
-	below_ctx b = { c, false };
+	below_ctx b = {c, false};
 	uint16_t nl = vg_read_level_count(c->r);
 	for (uint16_t l = 0; l < nl && !b.found; l++)
 		vg_read_descendants(c->r, p, l, below_cb, &b);
@@ -609,7 +549,8 @@ static uint32_t holder_of(acc *a, uint32_t leaf)
 				return leaves_below_hold(c, p) ? 0 : p;
 			uint32_t up[VG_MAX_PARENTS];
 			size_t k = vg_read_territory_parents(c->r, p, up);
-			for (size_t j = 0; j < k && nn < (sizeof(next) / sizeof(*next)); j++)
+			for (size_t j = 0;
+			     j < k && nn < (sizeof(next) / sizeof(*next)); j++)
 				next[nn++] = up[j];
 		}
 		memcpy(frontier, next, nn * sizeof(uint32_t));
@@ -626,24 +567,19 @@ static int member_cb(void *ud, uint32_t id)
 	if (!vg_read_territory_is_leaf(c->r, id) ||
 	    vg_read_territory_successors(c->r, id, &succ))
 		return 0; /* an old code counts through its successors */
-	a->cov.members++;
 	if (via_passage(a, id))
 		return 0;
 	uint32_t h = holder_of(a, id);
 	if (!h) {
-		a->cov.partial = true; /* no value for this member at all */
+		/* No value for this member at all. */
+		vg_acc_member(&a->acc, VG_ACC_MISSING, false);
 		return 0;
 	}
 	if (c->seen[h] != c->sc->stamp) {
 		c->seen[h] = c->sc->stamp;
-		c->contrib[h] = add_holder(a, h);
+		c->contrib[h] = (uint8_t)add_unit(a, h, 1.0);
 	}
-	if (c->contrib[h]) {
-		a->cov.with_data++;
-	} else {
-		a->cov.partial = true;
-		a->cov.suppressed++;
-	}
+	vg_acc_member(&a->acc, (vg_acc_outcome)c->contrib[h], false);
 	return 0;
 }
 
@@ -663,8 +599,9 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 		return lrc;
 	/* A commune whose old codes hold values for this period: what is
 	 * published under its code is only the old commune that kept it. */
-	acc pa = { .c = c, .target = target };
-	pass_state ps = { false, false };
+	acc pa = {.c = c, .target = target};
+	vg_acc_init(&pa.acc, c->ind.agg.kind);
+	pass_state ps = {false, VG_ACC_ENTERED};
 	passage_walk(&pa, target, 1.0, PASS_SCAN, 0, &ps);
 	/* A perimeter whose membership at this period is an older version
 	 * (one array look-up for any other territory). What is published at
@@ -685,22 +622,18 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 	vg_agg_kind k = c->ind.agg.kind;
 	if (k == VG_AGG_NONE)
 		return 0;
-	if ((k == VG_AGG_RATIO || k == VG_AGG_WMEAN) && own &&
-	    usable(c->a.st[target]) && usable(c->b.st[target])) {
+	acc a = {.c = c, .target = target};
+	vg_acc_init(&a.acc, k);
+	if (two_inputs(c) && own && usable(c->a.st[target]) &&
+	    usable(c->b.st[target])) {
 		/* Both inputs are published at the target itself: they are
 		 * the best numbers there are for it. Coverage counts the
 		 * target as its one member. */
-		acc a = { .c = c, .target = target };
-		add_holder(&a, target);
+		vg_acc_member(&a.acc, add_unit(&a, target, 1.0), false);
 		out->source = VG_SOURCE_COMPUTED;
-		out->cov = a.cov;
-		out->cov.members = out->cov.with_data = 1;
-		out->value = a.y > 0 ? (k == VG_AGG_RATIO
-						? a.x / a.y * c->ind.agg.scale
-						: a.x / a.y)
-				     : NAN;
-		out->status = isnan(out->value) ? VG_STATUS_MISSING
-						: (vg_status)a.worst;
+		out->cov = a.acc.cov;
+		out->value =
+		    vg_acc_result(&a.acc, c->ind.agg.scale, &out->status);
 		return 0;
 	}
 	/* As it was: the descendants index holds the latest members, so
@@ -717,30 +650,16 @@ int vg_agg_value_at(vg_agg_ctx *c, uint32_t target, vg_agg_value *out,
 		memset(c->seen, 0, c->sc->n * sizeof(uint32_t));
 		c->sc->stamp = 1;
 	}
-	acc a = { .c = c, .target = target };
-	bool weighted = k == VG_AGG_RATIO || k == VG_AGG_WMEAN;
 	uint16_t nl = vg_read_level_count(c->r);
 	for (uint16_t l = 0; l < nl && !a.rc; l++)
 		a.rc = vg_read_descendants(c->r, target, l, member_cb, &a);
 	if (a.rc)
 		return vg_error_set(err, a.rc, "cannot read the members");
-	out->cov = a.cov;
-	if (!weighted)
-		out->cov.weight_total = out->cov.weight_covered = NAN;
-	if (a.cov.members == 0)
+	out->cov = a.acc.cov;
+	if (a.acc.cov.members == 0)
 		return 0; /* nothing below: no value */
 	out->source = VG_SOURCE_COMPUTED;
-	if (a.cov.with_data == 0)
-		return 0;
-	double v = a.x;
-	if (k == VG_AGG_RATIO)
-		v = a.y > 0 ? a.x / a.y * c->ind.agg.scale : NAN;
-	else if (k == VG_AGG_WMEAN)
-		v = a.y > 0 ? a.x / a.y : NAN;
-	if (isnan(v))
-		return 0;
-	out->value = v;
-	out->status = (vg_status)a.worst;
+	out->value = vg_acc_result(&a.acc, c->ind.agg.scale, &out->status);
 	return 0;
 }
 
@@ -801,7 +720,7 @@ static int cmp_id(const void *a, const void *b)
 static int level_within_version(vg_agg_ctx *c, const vg_membership_info *mi,
 				level_ctx *x)
 {
-	idvec iv = { 0 };
+	idvec iv = {0};
 	int rc = 0;
 	for (uint32_t m = 0; m < mi->nmembers && !rc; m++) {
 		rc = ensure_loaded(c, mi->members[m], x->err);
@@ -822,11 +741,11 @@ static int level_within_version(vg_agg_ctx *c, const vg_membership_info *mi,
 int vg_aggregate_level(vg_agg_ctx *c, uint16_t level, uint32_t within,
 		       vg_agg_cb cb, void *ud, vg_error *err)
 {
-	level_ctx x = { c, level, cb, ud, err };
+	level_ctx x = {c, level, cb, ud, err};
 	vg_membership_info mi;
 	if (within && c->membership == VG_MEMBERSHIP_IN_FORCE &&
-	    vg_read_perimeter_membership(c->r, within, c->period, false,
-					 &mi) == 0 &&
+	    vg_read_perimeter_membership(c->r, within, c->period, false, &mi) ==
+		0 &&
 	    !mi.latest)
 		return level_within_version(c, &mi, &x);
 	int rc = ensure_loaded(c, within, err);

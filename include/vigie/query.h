@@ -45,6 +45,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vigie/acc.h"
 #include "vigie/store.h"
 
 typedef enum vg_value_source {
@@ -55,19 +56,8 @@ typedef enum vg_value_source {
 
 const char *vg_value_source_name(vg_value_source s);
 
-typedef struct vg_coverage {
-	uint32_t members;    /* leaves within the target */
-	uint32_t with_data;  /* leaves whose value entered the result */
-	uint32_t suppressed; /* leaves whose value is suppressed or missing */
-	uint32_t via_passage; /* leaves (among with_data) whose value came
-				 through the passage table: the values of
-				 the old codes they replaced */
-	/* ratio: the denominator; wmean: the weight. Total over the members
-	 * that have it, and the part behind members that entered the result.
-	 * NaN for the other rules. */
-	double weight_total, weight_covered;
-	bool partial; /* some member has no usable value */
-} vg_coverage;
+/* vg_coverage (members, with_data, suppressed, missing, via_passage,
+ * weight_total/covered, partial) is in vigie/acc.h. */
 
 typedef struct vg_agg_value {
 	uint32_t terr;

@@ -123,8 +123,8 @@ has "slice names" "$T/out" "com:85146;Montaigu-Vendée;20754;ok"
 # aggregate: the département computed from its communes equals their sum
 vg "$A" --format csv aggregate population --period 2022 --territory dep:85
 eq "aggregate exit" "$rc" 0
-eq "aggregate dep:85" "$(sed -n 2p "$T/out" | cut -d';' -f1,3-8,11)" \
-	"dep:85;$want_sum;ok;computed;255;255;0;complete"
+eq "aggregate dep:85" "$(sed -n 2p "$T/out" | cut -d';' -f1,3-9,12)" \
+	"dep:85;$want_sum;ok;computed;255;255;0;0;complete"
 vg "$A" --format csv aggregate population --period 2022 --level dep --in reg:52
 eq "aggregate level rows (5 départements in Pays de la Loire)" \
 	"$(($(wc -l <"$T/out") - 1))" 5
