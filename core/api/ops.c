@@ -109,6 +109,21 @@ static int get_period(vg_api_req *q, const char *name, vg_period *p)
 	return 0;
 }
 
+/* The `period` of the value queries: a period, or "latest" (*latest set,
+ * *p = 0): the most recent period with data, resolved by the op. */
+static int get_period_latest(vg_api_req *q, vg_period *p, bool *latest)
+{
+	const char *s = sarg(q, "period");
+	*latest = s && !strcmp(s, "latest");
+	if (*latest) {
+		*p = 0;
+		return 0;
+	}
+	if (get_period(q, "period", p))
+		return -1;
+	return 0;
+}
+
 static int get_as_of(vg_api_req *q, int64_t *t)
 {
 	const char *s = sarg(q, "as_of");
@@ -620,99 +635,7 @@ static void jb_num(jbuf *b, double v)
 	jb_put(b, buf, strlen(buf));
 }
 
-typedef struct slice_ctx {
-	list_ctx x;
-	jbuf rows;
-} slice_ctx;
-
-static int slice_row(void *ud, const vg_point *p)
-{
-	slice_ctx *sc = ud;
-	if (!page_take(&sc->x.pg))
-		return 0;
-	jbuf *b = &sc->rows;
-	const char *code = vg_read_territory_code(sc->x.r, p->terr);
-	const char *name = vg_read_territory_name(sc->x.r, p->terr);
-	jb_put(b, b->len > 1 ? ",{\"territory\":" : "{\"territory\":",
-	       b->len > 1 ? 14 : 13);
-	jb_str(b, code ? code : "");
-	jb_put(b, ",\"name\":", 8);
-	if (name)
-		jb_str(b, name);
-	else
-		jb_put(b, "null", 4);
-	jb_put(b, ",\"value\":", 9);
-	jb_num(b, p->value);
-	jb_put(b, ",\"status\":", 10);
-	jb_str(b, vg_status_name(p->status));
-	jb_put(b, "}", 1);
-	return b->oom ? VG_ENOMEM : 0;
-}
-
-static int op_slice(vg_api_req *q)
-{
-	vg_period period;
-	int64_t as_of;
-	vg_membership_mode mode;
-	slice_ctx sc = { .x = { .q = q } };
-	list_ctx *x = &sc.x;
-	if (get_period(q, "period", &period) || get_as_of(q, &as_of) ||
-	    get_page(q, &x->pg) || get_membership(q, &mode))
-		return -1;
-	vg_read *r;
-	vg_error e = { 0 };
-	if (vg_read_begin(q->store, &r, &e))
-		return store_fail(q, &e);
-	x->r = r;
-	uint32_t ind;
-	uint16_t level;
-	if (get_ind(q, r, &ind, &x->decimals) ||
-	    get_terr(q, r, "within", &x->within) ||
-	    get_level(q, r, "level", NULL, &level)) {
-		vg_read_end(r);
-		return -1;
-	}
-	jb_put(&sc.rows, "[", 1);
-	/* Within a perimeter whose membership at the period is an older
-	 * version: that version's members (the store's index holds the
-	 * latest), as the aggregation engine does. */
-	vg_membership_info mi;
-	int rc;
-	if (x->within && mode == VG_MEMBERSHIP_IN_FORCE &&
-	    vg_read_perimeter_membership(r, x->within, period, false, &mi) ==
-		    0 &&
-	    !mi.latest) {
-		rc = 0;
-		for (uint32_t m = 0; m < mi.nmembers && !rc; m++)
-			rc = vg_read_slice(r, ind, period, level,
-					   mi.members[m], as_of, slice_row,
-					   &sc);
-	} else {
-		rc = vg_read_slice(r, ind, period, level, x->within, as_of,
-				   slice_row, &sc);
-	}
-	vg_read_end(r);
-	jb_put(&sc.rows, "]", 1);
-	if (rc || sc.rows.oom) {
-		free(sc.rows.s);
-		return vg__api_fail(q, "storage", "cannot read the slice: %s",
-				    vg_strerror(rc ? rc : VG_ENOMEM));
-	}
-	q->result = cJSON_CreateObject();
-	cJSON *raw = cJSON_CreateRaw(sc.rows.s);
-	free(sc.rows.s);
-	if (!raw)
-		return vg__api_fail(q, "internal", "out of memory");
-	cJSON_AddItemToObject(q->result, "rows", raw);
-	static const char *const echo[] = { "indicator", "level", "period",
-					    "within", "membership", NULL };
-	echo_args(q, echo);
-	add_decimals(q->result, x->decimals);
-	page_result(q->result, &x->pg);
-	return 0;
-}
-
-/* ---- aggregate, compare, rank, profile, disparities ---------------------- */
+/* ---- the fields of values ------------------------------------------------- */
 
 static const char *coverage_name(const vg_agg_value *v)
 {
@@ -721,7 +644,46 @@ static const char *coverage_name(const vg_agg_value *v)
 	return v->cov.partial ? "partial" : "complete";
 }
 
-/* The columns every aggregated value carries. */
+static void inputs_field(cJSON *o, vg_read *r, uint32_t ind,
+			 const vg_agg_value *v)
+{
+	vg_indicator m;
+	if (v->source != VG_SOURCE_COMPUTED ||
+	    vg_read_indicator(r, ind, &m, NULL) ||
+	    (m.agg.kind != VG_AGG_RATIO && m.agg.kind != VG_AGG_WMEAN))
+		return;
+	/* How each input of the rule was obtained: stored at the units it
+	 * was paired in, or computed there from below with its own rule. */
+	cJSON *arr = cJSON_AddArrayToObject(o, "inputs");
+	const char *codes[2] = { m.agg.a, m.agg.b };
+	for (int x = 0; x < 2; x++) {
+		const vg_input_info *in = &v->inputs[x];
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "indicator", codes[x]);
+		cJSON_AddStringToObject(e, "role",
+					m.agg.kind == VG_AGG_RATIO
+						? (x ? "denominator" : "numerator")
+						: (x ? "weight" : "value"));
+		cJSON_AddNumberToObject(e, "stored", in->stored);
+		cJSON_AddNumberToObject(e, "computed", in->computed);
+		cJSON_AddNumberToObject(e, "computed_partial",
+					in->computed_partial);
+		const char *lv = in->level >= 0
+					 ? vg_read_level_name(r, (uint16_t)in->level)
+					 : NULL;
+		if (in->level == -2)
+			cJSON_AddStringToObject(e, "level", "several");
+		else
+			add_str_or_null(e, "level", lv);
+		cJSON_AddItemToArray(arr, e);
+	}
+}
+
+/* The columns every aggregated value carries, and why there is none
+ * when it can be said. */
+static void agg_fields_why(cJSON *o, vg_read *r, uint32_t ind,
+			   const vg_agg_value *v);
+
 static void agg_fields(cJSON *o, const vg_agg_value *v)
 {
 	add_num(o, "value", v->value);
@@ -750,6 +712,16 @@ static void agg_fields(cJSON *o, const vg_agg_value *v)
 	else
 		cJSON_AddNullToObject(o, "weight_covered_pct");
 	add_str_or_null(o, "coverage", coverage_name(v));
+}
+
+static void agg_fields_why(cJSON *o, vg_read *r, uint32_t ind,
+			   const vg_agg_value *v)
+{
+	agg_fields(o, v);
+	char why[400];
+	add_str_or_null(o, "reason", vg_agg_explain(r, ind, v, why,
+						    sizeof(why)));
+	inputs_field(o, r, ind, v);
 }
 
 static void terr_fields(cJSON *o, vg_read *r, uint32_t id)
@@ -782,6 +754,296 @@ static void membership_fields(cJSON *o, vg_read *r, uint32_t id,
 	cJSON_AddBoolToObject(o, "membership_before_first", mi.before_first);
 }
 
+/* ---- sorting ---------------------------------------------------------------- */
+
+/* `sort` (value, territory, name) and `order` (asc, desc) of the tabular
+ * value ops. Rows without a value come last whatever the order. */
+typedef enum { SORT_NONE, SORT_VALUE, SORT_TERRITORY, SORT_NAME } sort_key;
+
+typedef struct sort_spec {
+	sort_key key;
+	bool desc;
+} sort_spec;
+
+static int get_sort(vg_api_req *q, sort_spec *s)
+{
+	const char *k = sarg(q, "sort"), *o = sarg(q, "order");
+	s->key = SORT_NONE;
+	s->desc = false;
+	if (k) {
+		if (!strcmp(k, "value"))
+			s->key = SORT_VALUE;
+		else if (!strcmp(k, "territory"))
+			s->key = SORT_TERRITORY;
+		else if (!strcmp(k, "name"))
+			s->key = SORT_NAME;
+		else
+			return vg__api_fail(q, "bad_argument",
+					    "sort: '%s' is not value, territory "
+					    "or name",
+					    k);
+	}
+	if (o && strcmp(o, "asc") && strcmp(o, "desc"))
+		return vg__api_fail(q, "bad_argument",
+				    "order: '%s' is not asc or desc", o);
+	if (o && !k)
+		return vg__api_fail(q, "bad_argument",
+				    "order: only with sort (value, territory "
+				    "or name)");
+	s->desc = o && !strcmp(o, "desc");
+	return 0;
+}
+
+/* One row to sort: its territory, value and position in the engine's
+ * order (the tie-breaker, so that equal keys keep rank order). */
+typedef struct sort_item {
+	uint32_t terr;
+	double value;
+	size_t pos;
+} sort_item;
+
+typedef struct sort_env {
+	vg_read *r;
+	sort_spec spec;
+} sort_env;
+
+static int cmp_text(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+static int sort_cmp(const void *pa, const void *pb, void *ud)
+{
+	const sort_item *a = pa, *b = pb;
+	const sort_env *env = ud;
+	int c = 0;
+	switch (env->spec.key) {
+	case SORT_VALUE: {
+		bool na = isnan(a->value), nb = isnan(b->value);
+		if (na || nb) {
+			c = na - nb; /* no value: last in both orders */
+			return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+		}
+		c = (a->value > b->value) - (a->value < b->value);
+		break;
+	}
+	case SORT_TERRITORY:
+		c = cmp_text(vg_read_territory_code(env->r, a->terr),
+			     vg_read_territory_code(env->r, b->terr));
+		break;
+	case SORT_NAME:
+		c = cmp_text(vg_read_territory_name(env->r, a->terr),
+			     vg_read_territory_name(env->r, b->terr));
+		break;
+	case SORT_NONE: break;
+	}
+	if (env->spec.desc)
+		c = -c;
+	return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static void sort_items(vg_read *r, const sort_spec *spec, sort_item *it,
+		       size_t n)
+{
+	if (spec->key == SORT_NONE || n < 2)
+		return;
+	sort_env env = { r, *spec };
+	qsort_r(it, n, sizeof(*it), sort_cmp, &env);
+}
+
+/* ---- slice ------------------------------------------------------------------ */
+
+/* One row of a slice: stored (published) or computed with the rule. */
+typedef struct slice_item {
+	uint32_t terr;
+	double value;
+	vg_status status;
+	vg_value_source source;
+	bool partial;
+} slice_item;
+
+typedef struct slice_ctx {
+	vg_api_req *q;
+	vg_read *r;
+	slice_item *it;
+	size_t n, cap;
+} slice_ctx;
+
+static int slice_push(slice_ctx *sc, slice_item si)
+{
+	if (sc->n == sc->cap) {
+		size_t nc = sc->cap ? sc->cap * 2 : 1024;
+		slice_item *ni = realloc(sc->it, nc * sizeof(*ni));
+		if (!ni)
+			return VG_ENOMEM;
+		sc->it = ni;
+		sc->cap = nc;
+	}
+	sc->it[sc->n++] = si;
+	return 0;
+}
+
+static int slice_point(void *ud, const vg_point *p)
+{
+	return slice_push(ud, (slice_item){ p->terr, p->value, p->status,
+					    VG_SOURCE_PUBLISHED, false });
+}
+
+static int slice_value(void *ud, const vg_agg_value *v)
+{
+	return slice_push(ud, (slice_item){ v->terr, v->value, v->status,
+					    v->source,
+					    v->source == VG_SOURCE_COMPUTED &&
+						    v->cov.partial });
+}
+
+/* A map of every commune is 35 000 rows: they are written straight as
+ * JSON text (embedded raw in the answer), not built as 140 000 cJSON
+ * nodes and printed again. Same keys and number format as cJSON. */
+static void slice_row_json(jbuf *b, vg_read *r, const slice_item *si)
+{
+	const char *code = vg_read_territory_code(r, si->terr);
+	const char *name = vg_read_territory_name(r, si->terr);
+	jb_put(b, b->len > 1 ? ",{\"territory\":" : "{\"territory\":",
+	       b->len > 1 ? 14 : 13);
+	jb_str(b, code ? code : "");
+	jb_put(b, ",\"name\":", 8);
+	if (name)
+		jb_str(b, name);
+	else
+		jb_put(b, "null", 4);
+	jb_put(b, ",\"value\":", 9);
+	jb_num(b, si->value);
+	jb_put(b, ",\"status\":", 10);
+	jb_str(b, vg_status_name(si->status));
+	jb_put(b, ",\"source\":", 10);
+	jb_str(b, vg_value_source_name(si->source));
+	jb_put(b, ",\"coverage\":", 12);
+	if (si->source == VG_SOURCE_COMPUTED)
+		jb_str(b, si->partial ? "partial" : "complete");
+	else
+		jb_put(b, "null", 4);
+	jb_put(b, "}", 1);
+}
+
+/* The stored values of a level; when the level holds none in the scope
+ * (a map of départements from commune data), the values computed there
+ * with the indicator's rule, each row saying which it is. */
+static int op_slice(vg_api_req *q)
+{
+	vg_period period;
+	bool latest;
+	int64_t as_of;
+	vg_membership_mode mode;
+	page pg;
+	sort_spec sort;
+	slice_ctx sc = { .q = q };
+	if (get_period_latest(q, &period, &latest) || get_as_of(q, &as_of) ||
+	    get_page(q, &pg) || get_membership(q, &mode) ||
+	    get_sort(q, &sort))
+		return -1;
+	vg_read *r;
+	vg_error e = { 0 };
+	if (vg_read_begin(q->store, &r, &e))
+		return store_fail(q, &e);
+	sc.r = r;
+	uint32_t ind, within;
+	uint16_t level;
+	int decimals;
+	if (get_ind(q, r, &ind, &decimals) || get_terr(q, r, "within", &within) ||
+	    get_level(q, r, "level", NULL, &level)) {
+		vg_read_end(r);
+		return -1;
+	}
+	if (latest) {
+		if (vg_agg_latest_level(r, ind, level, within, as_of, mode,
+					&period, &e)) {
+			vg_read_end(r);
+			return store_fail(q, &e);
+		}
+		if (!period) {
+			vg_read_end(r);
+			return vg__api_fail(q, "no_data",
+					    "%s has no value at level %s%s%s in "
+					    "any period",
+					    sarg(q, "indicator"),
+					    sarg(q, "level"),
+					    within ? " within " : "",
+					    within ? sarg(q, "within") : "");
+		}
+	}
+	/* Within a perimeter whose membership at the period is an older
+	 * version: that version's members (the store's index holds the
+	 * latest), as the aggregation engine does. */
+	vg_membership_info mi;
+	int rc = 0;
+	if (within && mode == VG_MEMBERSHIP_IN_FORCE &&
+	    vg_read_perimeter_membership(r, within, period, false, &mi) == 0 &&
+	    !mi.latest) {
+		for (uint32_t m = 0; m < mi.nmembers && !rc; m++)
+			rc = vg_read_slice(r, ind, period, level, mi.members[m],
+					   as_of, slice_point, &sc);
+	} else {
+		rc = vg_read_slice(r, ind, period, level, within, as_of,
+				   slice_point, &sc);
+	}
+	vg_indicator m;
+	if (!rc && sc.n == 0 && vg_read_indicator(r, ind, &m, NULL) == 0 &&
+	    m.agg.kind != VG_AGG_NONE) {
+		/* Nothing stored at this level: computed with the rule. */
+		vg_agg_ctx *c;
+		rc = vg_agg_ctx_new(r, ind, period, as_of, &c, &e);
+		if (!rc) {
+			vg_agg_ctx_set_membership(c, mode);
+			rc = vg_aggregate_level(c, level, within, slice_value,
+						&sc, &e);
+			vg_agg_ctx_free(c);
+		}
+	}
+	jbuf rows = { 0 };
+	jb_put(&rows, "[", 1);
+	if (!rc) {
+		sort_item *si = malloc((sc.n ? sc.n : 1) * sizeof(*si));
+		if (!si)
+			rc = VG_ENOMEM;
+		for (size_t i = 0; !rc && i < sc.n; i++)
+			si[i] = (sort_item){ sc.it[i].terr, sc.it[i].value, i };
+		if (!rc)
+			sort_items(r, &sort, si, sc.n);
+		for (size_t i = 0; !rc && i < sc.n; i++)
+			if (page_take(&pg))
+				slice_row_json(&rows, r, &sc.it[si[i].pos]);
+		free(si);
+	}
+	vg_read_end(r);
+	free(sc.it);
+	jb_put(&rows, "]", 1);
+	if (rc || rows.oom) {
+		free(rows.s);
+		return e.code ? store_fail(q, &e)
+			      : vg__api_fail(q, "storage",
+					     "cannot read the slice: %s",
+					     vg_strerror(rc ? rc : VG_ENOMEM));
+	}
+	q->result = cJSON_CreateObject();
+	cJSON *raw = cJSON_CreateRaw(rows.s);
+	free(rows.s);
+	if (!raw)
+		return vg__api_fail(q, "internal", "out of memory");
+	cJSON_AddItemToObject(q->result, "rows", raw);
+	static const char *const echo[] = { "indicator", "level", "within",
+					    "membership", NULL };
+	echo_args(q, echo);
+	add_period(q->result, "period", period);
+	if (latest)
+		cJSON_AddStringToObject(q->result, "period_requested", "latest");
+	add_decimals(q->result, decimals);
+	page_result(q->result, &pg);
+	return 0;
+}
+
+/* ---- aggregate, compare, rank, disparities, profile ----------------------- */
+
 typedef struct agg_q {
 	vg_api_req *q;
 	vg_read *r;
@@ -789,31 +1051,85 @@ typedef struct agg_q {
 	cJSON *rows;
 	page pg;
 	int decimals;
-	uint32_t terr, within;
+	uint32_t ind, terr, within;
+	uint16_t level;
+	vg_period period;
+	bool latest;
 	double target; /* compare/profile: the first row's value */
+	/* aggregate --level: the values, sorted and paged at the end */
+	vg_agg_value *vals;
+	size_t nvals, capvals;
+	sort_spec sort;
 } agg_q;
 
-/* Shared start of the value queries: read, indicator, period, as_of and
- * the aggregation context. */
-static int begin_agg(vg_api_req *q, agg_q *a)
+/* Where `period=latest` looks for the most recent data. */
+enum {
+	AT_TERRITORY,	/* the territory argument has a value */
+	AT_LEVEL,	/* some territory of `level` within `within` has one */
+	AT_LEVEL_IN,	/* ... within the territory argument (disparities) */
+};
+
+static void add_period_fields(agg_q *a)
 {
-	vg_period period;
+	add_period(a->q->result, "period", a->period);
+	if (a->latest)
+		cJSON_AddStringToObject(a->q->result, "period_requested",
+					"latest");
+}
+
+/* Shared start of the value queries: read, indicator, territory, level,
+ * period (or latest, resolved per `at`), as_of and the aggregation
+ * context. `level_dflt` NULL: no level argument. */
+static int begin_agg(vg_api_req *q, agg_q *a, int at, const char *level_dflt)
+{
 	int64_t as_of;
 	vg_membership_mode mode;
 	vg_error e = { 0 };
-	if (get_period(q, "period", &period) || get_as_of(q, &as_of) ||
-	    get_membership(q, &mode))
+	if (get_period_latest(q, &a->period, &a->latest) ||
+	    get_as_of(q, &as_of) || get_membership(q, &mode))
 		return -1;
 	a->q = q;
 	a->target = NAN;
 	if (vg_read_begin(q->store, &a->r, &e))
 		return store_fail(q, &e);
-	uint32_t ind;
-	if (get_ind(q, a->r, &ind, &a->decimals) ||
+	if (get_ind(q, a->r, &a->ind, &a->decimals) ||
 	    get_terr(q, a->r, "territory", &a->terr) ||
-	    get_terr(q, a->r, "within", &a->within))
+	    get_terr(q, a->r, "within", &a->within) ||
+	    (level_dflt && get_level(q, a->r, "level", level_dflt, &a->level)))
 		goto fail;
-	if (vg_agg_ctx_new(a->r, ind, period, as_of, &a->ac, &e)) {
+	if (a->latest) {
+		int rc = at == AT_TERRITORY
+				 ? vg_agg_latest(a->r, a->ind, a->terr, as_of,
+						 mode, &a->period, &e)
+				 : vg_agg_latest_level(
+					   a->r, a->ind, a->level,
+					   at == AT_LEVEL ? a->within : a->terr,
+					   as_of, mode, &a->period, &e);
+		if (rc) {
+			store_fail(q, &e);
+			goto fail;
+		}
+		if (!a->period) {
+			const char *where =
+				at == AT_LEVEL && !a->within
+					? NULL
+					: vg_read_territory_code(
+						  a->r, at == AT_LEVEL ? a->within
+								       : a->terr);
+			vg__api_fail(q, "no_data",
+				     "%s has no value %s%s%s in any period%s",
+				     sarg(q, "indicator"),
+				     at == AT_TERRITORY ? "for " : "at level ",
+				     at == AT_TERRITORY
+					     ? where
+					     : vg_read_level_name(a->r, a->level),
+				     at != AT_TERRITORY && where ? " within "
+								 : "",
+				     at != AT_TERRITORY && where ? where : "");
+			goto fail;
+		}
+	}
+	if (vg_agg_ctx_new(a->r, a->ind, a->period, as_of, &a->ac, &e)) {
 		store_fail(q, &e);
 		goto fail;
 	}
@@ -821,14 +1137,15 @@ static int begin_agg(vg_api_req *q, agg_q *a)
 	cJSON *rows;
 	new_result(q, &rows);
 	a->rows = rows;
-	static const char *const echo[] = { "indicator", "period", "territory",
-					    "level", "within", "membership",
-					    NULL };
+	static const char *const echo[] = { "indicator", "territory", "level",
+					    "within", "membership", NULL };
 	echo_args(q, echo);
+	add_period_fields(a);
 	add_decimals(q->result, a->decimals);
 	return 0;
 fail:
 	vg_read_end(a->r);
+	a->r = NULL;
 	return -1;
 }
 
@@ -836,6 +1153,7 @@ static int end_agg(agg_q *a, int rc, const vg_error *e)
 {
 	vg_agg_ctx_free(a->ac);
 	vg_read_end(a->r);
+	free(a->vals);
 	if (rc && !a->q->ecode)
 		return e && e->code ? store_fail(a->q, e)
 				    : vg__api_fail(a->q, "internal", "%s",
@@ -843,17 +1161,45 @@ static int end_agg(agg_q *a, int rc, const vg_error *e)
 	return rc ? -1 : 0;
 }
 
-static int agg_row(void *ud, const vg_agg_value *v)
+static cJSON *agg_obj(agg_q *a, const vg_agg_value *v)
 {
-	agg_q *a = ud;
-	if (!page_take(&a->pg))
-		return 0;
 	cJSON *o = cJSON_CreateObject();
 	terr_fields(o, a->r, v->terr);
-	agg_fields(o, v);
+	agg_fields_why(o, a->r, a->ind, v);
 	membership_fields(o, a->r, v->terr, vg_agg_ctx_period(a->ac),
 			  vg_agg_ctx_membership(a->ac));
-	cJSON_AddItemToArray(a->rows, o);
+	return o;
+}
+
+/* aggregate --level: keep every value; sorted and paged at the end. */
+static int agg_keep(void *ud, const vg_agg_value *v)
+{
+	agg_q *a = ud;
+	if (a->nvals == a->capvals) {
+		size_t nc = a->capvals ? a->capvals * 2 : 256;
+		vg_agg_value *nv = realloc(a->vals, nc * sizeof(*nv));
+		if (!nv)
+			return VG_ENOMEM;
+		a->vals = nv;
+		a->capvals = nc;
+	}
+	a->vals[a->nvals++] = *v;
+	return 0;
+}
+
+static int agg_emit(agg_q *a)
+{
+	sort_item *it = malloc((a->nvals ? a->nvals : 1) * sizeof(*it));
+	if (!it)
+		return VG_ENOMEM;
+	for (size_t i = 0; i < a->nvals; i++)
+		it[i] = (sort_item){ a->vals[i].terr, a->vals[i].value, i };
+	sort_items(a->r, &a->sort, it, a->nvals);
+	for (size_t i = 0; i < a->nvals; i++)
+		if (page_take(&a->pg))
+			cJSON_AddItemToArray(a->rows,
+					     agg_obj(a, &a->vals[it[i].pos]));
+	free(it);
 	return 0;
 }
 
@@ -861,8 +1207,9 @@ static int agg_row(void *ud, const vg_agg_value *v)
 static int aggregate_list(vg_api_req *q, const cJSON *list)
 {
 	vg_period period;
+	bool latest;
 	int64_t as_of;
-	if (get_period(q, "period", &period) || get_as_of(q, &as_of))
+	if (get_period_latest(q, &period, &latest) || get_as_of(q, &as_of))
 		return -1;
 	int n = cJSON_GetArraySize(list);
 	if (n < 1 || n > VG_AGG_LIST_MAX)
@@ -896,21 +1243,45 @@ static int aggregate_list(vg_api_req *q, const cJSON *list)
 					  it->valuestring);
 	}
 	vg_agg_value v;
+	if (!rc && latest) {
+		/* The most recent period with a value over the list. */
+		vg_period *ps = NULL;
+		size_t np = 0;
+		if (vg_agg_periods(r, ind, &ps, &np, &e))
+			rc = store_fail(q, &e);
+		for (size_t i = 0; !rc && i < np && !period; i++) {
+			if (vg_agg_value_list(r, ind, ps[i], as_of, ids, k, &v,
+					      &e))
+				rc = store_fail(q, &e);
+			else if (!isnan(v.value))
+				period = ps[i];
+		}
+		free(ps);
+		if (!rc && !period)
+			rc = vg__api_fail(q, "no_data",
+					  "%s has no value over these %zu "
+					  "territories in any period",
+					  sarg(q, "indicator"), k);
+	}
 	if (!rc && vg_agg_value_list(r, ind, period, as_of, ids, k, &v, &e))
 		rc = store_fail(q, &e);
 	if (!rc) {
 		cJSON *rows;
 		new_result(q, &rows);
-		static const char *const echo[] = { "indicator", "period",
-						    "territories", NULL };
+		static const char *const echo[] = { "indicator", "territories",
+						    NULL };
 		echo_args(q, echo);
+		add_period(q->result, "period", period);
+		if (latest)
+			cJSON_AddStringToObject(q->result, "period_requested",
+						"latest");
 		add_decimals(q->result, dec);
 		cJSON *o = cJSON_CreateObject();
 		char name[64];
 		snprintf(name, sizeof(name), "%zu territories", k);
 		cJSON_AddStringToObject(o, "territory", "list");
 		cJSON_AddStringToObject(o, "name", name);
-		agg_fields(o, &v);
+		agg_fields_why(o, r, ind, &v);
 		cJSON_AddItemToArray(rows, o);
 	}
 	vg_read_end(r);
@@ -932,6 +1303,10 @@ static int op_aggregate(vg_api_req *q)
 				    "territory (one target) or territories (a "
 				    "list of codes, e.g. communes picked on a "
 				    "map)");
+	if (!level && (sarg(q, "sort") || sarg(q, "order")))
+		return vg__api_fail(q, "bad_argument",
+				    "sort, order: only with level (one row "
+				    "otherwise)");
 	if (list) {
 		if (cJSON_GetObjectItemCaseSensitive(q->args, "within"))
 			return vg__api_fail(q, "bad_argument",
@@ -941,21 +1316,22 @@ static int op_aggregate(vg_api_req *q)
 	if (terr && cJSON_GetObjectItemCaseSensitive(q->args, "within"))
 		return vg__api_fail(q, "bad_argument",
 				    "within: only with level");
-	if (get_page(q, &a.pg) || begin_agg(q, &a))
+	if (get_page(q, &a.pg) || get_sort(q, &a.sort) ||
+	    begin_agg(q, &a, terr ? AT_TERRITORY : AT_LEVEL,
+		      level ? level : NULL))
 		return -1;
 	vg_error e = { 0 };
 	int rc;
 	if (terr) {
 		vg_agg_value v;
 		rc = vg_agg_value_at(a.ac, a.terr, &v, &e);
-		if (!rc)
-			rc = agg_row(&a, &v);
+		if (!rc && page_take(&a.pg))
+			cJSON_AddItemToArray(a.rows, agg_obj(&a, &v));
 	} else {
-		uint16_t lv;
-		rc = get_level(q, a.r, "level", NULL, &lv);
+		rc = vg_aggregate_level(a.ac, a.level, a.within, agg_keep, &a,
+					&e);
 		if (!rc)
-			rc = vg_aggregate_level(a.ac, lv, a.within, agg_row, &a,
-						&e);
+			rc = agg_emit(&a);
 	}
 	if (!rc)
 		page_result(q->result, &a.pg);
@@ -981,7 +1357,8 @@ static int compare_row(void *ud, const vg_agg_value *v, int depth)
 	cJSON *o = cJSON_CreateObject();
 	terr_fields(o, a->r, v->terr);
 	cJSON_AddNumberToObject(o, "depth", depth);
-	agg_fields(o, v);
+	add_period(o, "period", a->period);
+	agg_fields_why(o, a->r, a->ind, v);
 	gap_fields(o, a->target, v->value, depth);
 	membership_fields(o, a->r, v->terr, vg_agg_ctx_period(a->ac),
 			  vg_agg_ctx_membership(a->ac));
@@ -992,7 +1369,7 @@ static int compare_row(void *ud, const vg_agg_value *v, int depth)
 static int op_compare(vg_api_req *q)
 {
 	agg_q a = { 0 };
-	if (begin_agg(q, &a))
+	if (begin_agg(q, &a, AT_TERRITORY, NULL))
 		return -1;
 	vg_error e = { 0 };
 	int rc = vg_compare(a.ac, a.terr, compare_row, &a, &e);
@@ -1002,7 +1379,15 @@ static int op_compare(vg_api_req *q)
 static int op_rank(vg_api_req *q)
 {
 	agg_q a = { 0 };
-	if (begin_agg(q, &a))
+	const char *order = sarg(q, "order");
+	if (order && strcmp(order, "asc") && strcmp(order, "desc"))
+		return vg__api_fail(q, "bad_argument",
+				    "order: '%s' is not desc (position 1 = "
+				    "highest value) or asc (position 1 = "
+				    "lowest)",
+				    order);
+	bool asc = order && !strcmp(order, "asc");
+	if (begin_agg(q, &a, AT_TERRITORY, NULL))
 		return -1;
 	vg_error e = { 0 };
 	vg_rank rk;
@@ -1013,17 +1398,25 @@ static int op_rank(vg_api_req *q)
 		const char *in = a.within ? vg_read_territory_code(a.r, a.within)
 					  : NULL;
 		add_str_or_null(o, "within", in);
+		add_period(o, "period", a.period);
 		add_num(o, "value", rk.value.value);
 		cJSON_AddStringToObject(o, "status",
 					vg_status_name(rk.value.status));
 		if (rk.position) {
-			cJSON_AddNumberToObject(o, "position", rk.position);
+			cJSON_AddNumberToObject(o, "position",
+						asc ? rk.position_asc
+						    : rk.position);
 			cJSON_AddNumberToObject(o, "percentile", rk.percentile);
 		} else {
 			cJSON_AddNullToObject(o, "position");
 			cJSON_AddNullToObject(o, "percentile");
 		}
 		cJSON_AddNumberToObject(o, "count", rk.count);
+		cJSON_AddStringToObject(o, "order", asc ? "asc" : "desc");
+		char why[400];
+		add_str_or_null(o, "reason",
+				vg_agg_explain(a.r, a.ind, &rk.value, why,
+					       sizeof(why)));
 		cJSON_AddItemToArray(a.rows, o);
 	}
 	return end_agg(&a, rc, &e);
@@ -1032,14 +1425,12 @@ static int op_rank(vg_api_req *q)
 static int op_disparities(vg_api_req *q)
 {
 	agg_q a = { 0 };
-	if (begin_agg(q, &a))
+	if (begin_agg(q, &a, AT_LEVEL_IN, "com"))
 		return -1;
 	vg_error e = { 0 };
 	vg_disparity d = { 0 };
-	uint16_t lv;
-	int rc = get_level(q, a.r, "level", "com", &lv);
-	if (!rc)
-		rc = vg_disparity_of(a.ac, a.terr, lv, &d, &e);
+	uint16_t lv = a.level;
+	int rc = vg_disparity_of(a.ac, a.terr, lv, &d, &e);
 	if (!rc) {
 		cJSON *o = cJSON_CreateObject();
 		terr_fields(o, a.r, a.terr);
@@ -1067,12 +1458,11 @@ typedef struct prof_q {
 	vg_read *r;
 	cJSON *rows;
 	double target;
-	vg_period period;
 	vg_membership_mode mode;
 } prof_q;
 
-static int profile_row(void *ud, uint32_t ind, const vg_agg_value *v,
-		       int depth)
+static int profile_row(void *ud, uint32_t ind, vg_period period,
+		       const vg_agg_value *v, int depth)
 {
 	prof_q *x = ud;
 	vg_indicator *m = malloc(sizeof(*m));
@@ -1092,9 +1482,14 @@ static int profile_row(void *ud, uint32_t ind, const vg_agg_value *v,
 		cJSON_AddNullToObject(o, "decimals");
 	terr_fields(o, x->r, v->terr);
 	cJSON_AddNumberToObject(o, "depth", depth);
-	agg_fields(o, v);
+	if (period)
+		add_period(o, "period", period);
+	else
+		cJSON_AddNullToObject(o, "period");
+	agg_fields_why(o, x->r, ind, v);
 	gap_fields(o, x->target, v->value, depth);
-	membership_fields(o, x->r, v->terr, x->period, x->mode);
+	if (period)
+		membership_fields(o, x->r, v->terr, period, x->mode);
 	cJSON_AddItemToArray(x->rows, o);
 	free(m);
 	return 0;
@@ -1103,13 +1498,14 @@ static int profile_row(void *ud, uint32_t ind, const vg_agg_value *v,
 static int op_profile(vg_api_req *q)
 {
 	vg_period period;
+	bool latest;
 	int64_t as_of;
 	vg_membership_mode mode;
 	vg_error e = { 0 };
-	if (get_period(q, "period", &period) || get_as_of(q, &as_of) ||
+	if (get_period_latest(q, &period, &latest) || get_as_of(q, &as_of) ||
 	    get_membership(q, &mode))
 		return -1;
-	prof_q x = { .target = NAN, .period = period, .mode = mode };
+	prof_q x = { .target = NAN, .mode = mode };
 	if (vg_read_begin(q->store, &x.r, &e))
 		return store_fail(q, &e);
 	uint32_t terr;
@@ -1485,6 +1881,15 @@ static int op_define_perimeter(vg_api_req *q)
 #define A_IND { "indicator", VG_ARG_STR, true, "indicator code" }
 #define A_TERR { "territory", VG_ARG_STR, true, "territory code (com:85146)" }
 #define A_PERIOD { "period", VG_ARG_STR, true, "2024, 2024-Q1, 2024-03..." }
+#define A_PERIOD_LATEST                                                      \
+	{ "period", VG_ARG_STR, true,                                        \
+	  "2024, 2024-Q1, 2024-03..., or latest: the most recent period "    \
+	  "with a value (named in the answer)" }
+#define A_SORT                                                               \
+	{ "sort", VG_ARG_STR, false,                                         \
+	  "order rows by value, territory or name (rows without a value "    \
+	  "last)" },                                                         \
+	{ "order", VG_ARG_STR, false, "asc (default) or desc, with sort" }
 #define A_ASOF                                                               \
 	{ "as_of", VG_ARG_STR, false,                                        \
 	  "the data as published at that date (2024-05-01 or "               \
@@ -1519,29 +1924,39 @@ static const vg_api_arg args_series[] = {
 static const vg_api_arg args_history[] = { A_IND, A_TERR, A_PERIOD, A_END };
 static const vg_api_arg args_slice[] = {
 	A_IND, { "level", VG_ARG_STR, true, "level of the territories" },
-	A_PERIOD, A_WITHIN, A_ASOF, A_MEMBERSHIP, A_PAGE, A_END
+	A_PERIOD_LATEST, A_WITHIN, A_ASOF, A_MEMBERSHIP, A_SORT, A_PAGE,
+	A_END
 };
 static const vg_api_arg args_aggregate[] = {
-	A_IND, A_PERIOD,
+	A_IND, A_PERIOD_LATEST,
 	{ "level", VG_ARG_STR, false, "every territory of this level" },
 	A_WITHIN,
 	{ "territory", VG_ARG_STR, false, "one target instead of a level" },
 	{ "territories", VG_ARG_STRS, false,
 	  "an ad hoc list of territories (not overlapping): one value over "
 	  "all of them" },
-	A_ASOF, A_MEMBERSHIP, A_PAGE, A_END
+	A_ASOF, A_MEMBERSHIP, A_SORT, A_PAGE, A_END
 };
-static const vg_api_arg args_compare[] = { A_IND, A_TERR, A_PERIOD, A_ASOF,
-					   A_MEMBERSHIP, A_END };
+static const vg_api_arg args_compare[] = { A_IND, A_TERR, A_PERIOD_LATEST,
+					   A_ASOF, A_MEMBERSHIP, A_END };
 static const vg_api_arg args_rank[] = {
-	A_IND, A_TERR, A_PERIOD,
+	A_IND, A_TERR, A_PERIOD_LATEST,
 	{ "within", VG_ARG_STR, false,
 	  "rank among the territories of its level within this one "
 	  "(default: all)" },
+	{ "order", VG_ARG_STR, false,
+	  "desc (default: position 1 = the highest value) or asc (1 = the "
+	  "lowest)" },
 	A_ASOF, A_MEMBERSHIP, A_END
 };
-static const vg_api_arg args_profile[] = { A_TERR, A_PERIOD, A_ASOF,
-					   A_MEMBERSHIP, A_END };
+static const vg_api_arg args_profile[] = {
+	A_TERR,
+	{ "period", VG_ARG_STR, true,
+	  "2024, 2024-Q1..., or latest: per indicator, the most recent "
+	  "period with a value for the territory (else for its "
+	  "containers), named in each row" },
+	A_ASOF, A_MEMBERSHIP, A_END
+};
 static const vg_api_arg args_perimeter[] = {
 	{ "territory", VG_ARG_STR, true, "perimeter code (cls:nantes-nord)" },
 	A_END
@@ -1560,7 +1975,7 @@ static const vg_api_arg args_define_perimeter[] = {
 	A_END
 };
 static const vg_api_arg args_disparities[] = {
-	A_IND, A_TERR, A_PERIOD,
+	A_IND, A_TERR, A_PERIOD_LATEST,
 	{ "level", VG_ARG_STR, false, "level of the units compared (com)" },
 	A_ASOF, A_MEMBERSHIP, A_END
 };
@@ -1604,24 +2019,28 @@ static const vg_api_col cols_point[] = { C("period"), N("value"),
 					 C("status"), N("vintage"),
 					 C("published"), C_END };
 static const vg_api_col cols_slice[] = { C("territory"), C("name"),
-					 N("value"), C("status"), C_END };
+					 N("value"), C("status"), C("source"),
+					 C("coverage"), C_END };
 static const vg_api_col cols_agg[] = {
 	C("territory"), C("name"),	N("value"),    C("status"),
 	C("source"),	N("members"),	N("with_data"), N("suppressed"),
-	N("missing"),	N("via_passage"), N("weight_covered_pct"),	C("coverage"), C_END
+	N("missing"),	N("via_passage"), N("weight_covered_pct"),	C("coverage"),
+	C("reason"),	C_END
 };
 static const vg_api_col cols_cmp[] = {
 	C("territory"), C("name"),     N("depth"), N("value"), C("status"),
-	C("source"),	C("coverage"), N("gap"),   N("ratio"), C_END
+	C("source"),	C("coverage"), N("gap"),   N("ratio"), C("period"),
+	C("reason"),	C_END
 };
 static const vg_api_col cols_rank[] = { C("territory"), C("within"),
 					N("value"),	N("position"),
 					N("count"),	N("percentile"),
-					C_END };
+					C("period"),	C("order"),
+					C("reason"),	C_END };
 static const vg_api_col cols_prof[] = {
 	C("indicator"), C("label"),  C("unit"),	  C("territory"),
 	N("depth"),	N("value"),  C("status"), C("source"),
-	C("coverage"),	N("gap"),    C_END
+	C("coverage"),	N("gap"),    C("period"), C("reason"), C_END
 };
 static const vg_api_col cols_perim[] = { C("from"), C("until"),
 					 N("members"), C("member_codes"),

@@ -33,7 +33,8 @@ int vg_compare(vg_agg_ctx *c, uint32_t target, vg_compare_cb cb, void *ud,
 		}
 	}
 	uint32_t fr;
-	if (vg_read_territory_id(r, "fr", &fr, NULL) == 0 && n < MAX_ANCESTORS) {
+	if (vg_read_territory_id(r, "fr", &fr, NULL) == 0 &&
+	    n < MAX_ANCESTORS) {
 		bool dup = false;
 		for (size_t q = 0; q < n; q++)
 			dup |= list[q] == fr;
@@ -86,8 +87,8 @@ static bool within_at(vg_agg_ctx *c, uint32_t t, uint32_t within)
 	vg_read *r = vg_agg_ctx_read(c);
 	vg_membership_info mi;
 	if (vg_agg_ctx_membership(c) != VG_MEMBERSHIP_IN_FORCE ||
-	    vg_read_perimeter_membership(r, within, vg_agg_ctx_period(c),
-					 false, &mi) != 0 ||
+	    vg_read_perimeter_membership(r, within, vg_agg_ctx_period(c), false,
+					 &mi) != 0 ||
 	    mi.latest)
 		return vg_read_territory_within(r, t, within);
 	for (uint32_t m = 0; m < mi.nmembers; m++)
@@ -106,14 +107,13 @@ int vg_rank_of(vg_agg_ctx *c, uint32_t target, uint32_t within, vg_rank *out,
 		return vg_error_set(err, VG_ENOTFOUND, "no territory #%u",
 				    target);
 	if (within && !within_at(c, target, within))
-		return vg_error_set(err, VG_EINVAL,
-				    "'%s' is not within '%s'",
+		return vg_error_set(err, VG_EINVAL, "'%s' is not within '%s'",
 				    vg_read_territory_code(r, target),
 				    vg_read_territory_code(r, within));
 	int rc = vg_agg_value_at(c, target, &out->value, err);
 	if (rc)
 		return rc;
-	peers p = { 0 };
+	peers p = {0};
 	rc = vg_aggregate_level(c, level, within, peer_cb, &p, err);
 	if (rc) {
 		free(p.v);
@@ -127,22 +127,33 @@ int vg_rank_of(vg_agg_ctx *c, uint32_t target, uint32_t within, vg_rank *out,
 			lower += p.v[i] < out->value.value;
 		}
 		out->position = (uint32_t)higher + 1;
+		out->position_asc = (uint32_t)lower + 1;
 		out->percentile = p.n ? 100.0 * (double)lower / (double)p.n : 0;
 	}
 	free(p.v);
 	return 0;
 }
 
-typedef struct prof_ctx {
-	uint32_t ind;
-	vg_profile_cb cb;
-	void *ud;
-} prof_ctx;
+#define MAX_ROWS 32
 
-static int prof_row(void *ud, const vg_agg_value *v, int depth)
+/* The compare rows of one indicator at one period, kept until we know
+ * whether the period is the one to show. */
+typedef struct rows_buf {
+	vg_agg_value v[MAX_ROWS];
+	int depth[MAX_ROWS];
+	size_t n;
+	bool any; /* some row has a value */
+} rows_buf;
+
+static int buf_row(void *ud, const vg_agg_value *v, int depth)
 {
-	prof_ctx *p = ud;
-	return p->cb(p->ud, p->ind, v, depth);
+	rows_buf *b = ud;
+	if (b->n < MAX_ROWS) {
+		b->v[b->n] = *v;
+		b->depth[b->n++] = depth;
+	}
+	b->any |= !isnan(v->value);
+	return 0;
 }
 
 typedef struct ind_list {
@@ -165,27 +176,104 @@ static int collect_ind(void *ud, uint32_t id)
 	return 0;
 }
 
+/* The rows of `ind` at `period` into b. */
+static int rows_at(vg_read *r, uint32_t ind, uint32_t target, vg_period period,
+		   int64_t as_of, vg_membership_mode mode, bool target_only,
+		   rows_buf *b, vg_error *err)
+{
+	vg_agg_ctx *c;
+	b->n = 0;
+	b->any = false;
+	int rc = vg_agg_ctx_new(r, ind, period, as_of, &c, err);
+	if (rc)
+		return rc;
+	vg_agg_ctx_set_membership(c, mode);
+	if (target_only) {
+		vg_agg_value v;
+		rc = vg_agg_value_at(c, target, &v, err);
+		if (!rc && !isnan(v.value))
+			rc = vg_compare(c, target, buf_row, b, err);
+	} else {
+		rc = vg_compare(c, target, buf_row, b, err);
+	}
+	vg_agg_ctx_free(c);
+	return rc;
+}
+
+/* Latest: the most recent period where the target has a value, else the
+ * most recent where a container has one. */
+static int latest_rows(vg_read *r, uint32_t ind, uint32_t target, int64_t as_of,
+		       vg_membership_mode mode, rows_buf *b, vg_period *used,
+		       vg_error *err)
+{
+	vg_period *ps;
+	size_t n;
+	*used = 0;
+	int rc = vg_agg_periods(r, ind, &ps, &n, err);
+	for (int pass = 0; pass < 2 && !rc && !*used; pass++)
+		for (size_t i = 0; i < n && !rc; i++) {
+			rc = rows_at(r, ind, target, ps[i], as_of, mode,
+				     pass == 0, b, err);
+			if (!rc && b->any) {
+				*used = ps[i];
+				break;
+			}
+		}
+	free(ps);
+	return rc;
+}
+
 int vg_profile(vg_read *r, uint32_t target, vg_period period, int64_t as_of,
 	       vg_membership_mode mode, vg_profile_cb cb, void *ud,
 	       vg_error *err)
 {
-	ind_list l = { 0 };
+	ind_list l = {0};
 	int rc = vg_read_indicators(r, collect_ind, &l);
+	rows_buf *b = malloc(sizeof(*b));
+	if (!b)
+		rc = vg_error_set(err, VG_ENOMEM, "out of memory");
 	for (size_t i = 0; i < l.n && !rc; i++) {
 		vg_indicator meta;
 		if (vg_read_indicator(r, l.ids[i], &meta, NULL) ||
-		    meta.periodicity != vg_period_kind(period))
+		    (period && meta.periodicity != vg_period_kind(period)))
 			continue;
-		vg_agg_ctx *c;
-		vg_error e;
-		vg_error_clear(&e);
-		if (vg_agg_ctx_new(r, l.ids[i], period, as_of, &c, &e))
-			continue; /* e.g. its rule names an undefined input */
-		vg_agg_ctx_set_membership(c, mode);
-		prof_ctx p = { l.ids[i], cb, ud };
-		rc = vg_compare(c, target, prof_row, &p, err);
-		vg_agg_ctx_free(c);
+		vg_period used = period;
+		if (period)
+			rc = rows_at(r, l.ids[i], target, period, as_of, mode,
+				     false, b, err);
+		else
+			rc = latest_rows(r, l.ids[i], target, as_of, mode, b,
+					 &used, err);
+		if (rc)
+			break;
+		if (!used) {
+			vg_agg_value v;
+			memset(&v, 0, sizeof(v));
+			v.terr = target;
+			v.value = NAN;
+			v.status = VG_STATUS_MISSING;
+			v.cov.weight_total = v.cov.weight_covered = NAN;
+			v.inputs[0].level = v.inputs[1].level = -1;
+			v.why = VG_WHY_NO_PERIOD;
+			if (meta.agg.kind == VG_AGG_RATIO ||
+			    meta.agg.kind == VG_AGG_WMEAN) {
+				const char *in[2] = {meta.agg.a, meta.agg.b};
+				for (int x = 1; x >= 0; x--) {
+					uint32_t id;
+					if (vg_read_indicator_id(r, in[x], &id,
+								 NULL)) {
+						v.why = VG_WHY_UNDEFINED_INPUT;
+						v.why_input = (uint8_t)x;
+					}
+				}
+			}
+			rc = cb(ud, l.ids[i], 0, &v, 0);
+			continue;
+		}
+		for (size_t k = 0; k < b->n && !rc; k++)
+			rc = cb(ud, l.ids[i], used, &b->v[k], b->depth[k]);
 	}
+	free(b);
 	free(l.ids);
 	return rc;
 }
@@ -240,7 +328,7 @@ int vg_disparity_of(vg_agg_ctx *c, uint32_t target, uint16_t level,
 	memset(out, 0, sizeof(*out));
 	out->min = out->q1 = out->median = out->q3 = out->max = NAN;
 	out->max_min_ratio = NAN;
-	disp_ctx d = { 0 };
+	disp_ctx d = {0};
 	int rc = vg_aggregate_level(c, level, target, disp_cb, &d, err);
 	out->count = d.count;
 	out->with_data = (uint32_t)d.n;

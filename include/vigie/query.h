@@ -59,14 +59,61 @@ const char *vg_value_source_name(vg_value_source s);
 /* vg_coverage (members, with_data, suppressed, missing, via_passage,
  * weight_total/covered, partial) is in vigie/acc.h. */
 
+/* Why a value is missing, when there is something more precise to say
+ * than "no value" (vg_agg_explain writes it as a sentence). */
+typedef enum vg_why {
+	VG_WHY_NONE = 0,	/* a value, or nothing more to say */
+	VG_WHY_NO_DATA,		/* nothing stored within the target */
+	VG_WHY_ABOVE,		/* an input is stored only above the target
+				   (why_terr: the nearest territory that has
+				   it): a commune's value cannot be derived
+				   from a département's */
+	VG_WHY_SUPPRESSED,	/* every member is suppressed */
+	VG_WHY_MISSING,		/* no member has a usable value */
+	VG_WHY_RULE_NONE,	/* rule none: only published values, and
+				   none is published at the target */
+	VG_WHY_UNDEFINED_INPUT, /* the rule names an indicator that is not
+				   defined (its plugin has not run) */
+	VG_WHY_ZERO_DENOMINATOR, /* ratio/wmean: the denominator or the
+				    weight adds up to zero */
+	VG_WHY_NO_PERIOD,	/* period=latest: no period has a value */
+} vg_why;
+
+/* How one input of a ratio or wmean was obtained for a computed value:
+ * the units the numerator and denominator were paired in (communes when
+ * both are stored by commune; départements when a count is published by
+ * département and the population by commune), and at how many of them
+ * the input was stored, or computed from below with its own rule. */
+typedef struct vg_input_info {
+	uint32_t ind;	   /* the input indicator; 0 when undefined */
+	uint32_t stored;   /* units where it was stored */
+	uint32_t computed; /* units where it was computed from below */
+	uint32_t computed_partial; /* ... of which with partial coverage */
+	int32_t level;	   /* level of those units; -1: none, -2: several */
+} vg_input_info;
+
 typedef struct vg_agg_value {
 	uint32_t terr;
-	double value; /* NaN when none */
+	double value;	  /* NaN when none */
 	vg_status status; /* computed: the worst member status (ok <
 			     provisional < estimated), missing if no value */
 	vg_value_source source;
 	vg_coverage cov; /* zero for published values */
+	vg_why why;	 /* when value is NaN: why, if it can be said */
+	uint8_t why_input; /* VG_WHY_ABOVE/UNDEFINED_INPUT: which input (0:
+			      the indicator or its rule's first, 1: the
+			      second) */
+	uint32_t why_terr; /* VG_WHY_ABOVE: where the input is stored */
+	/* ratio and wmean, computed values: the rule's two inputs. */
+	vg_input_info inputs[2];
 } vg_agg_value;
+
+/* A sentence for v->why ("physicians is stored for dep:85 and above, not
+ * below: a value for com:85146 cannot be derived from it"), naming the
+ * indicators of `ind`'s rule. Writes "" when v->why is VG_WHY_NONE.
+ * Returns buf. */
+char *vg_agg_explain(vg_read *r, uint32_t ind, const vg_agg_value *v,
+		     char *buf, size_t n);
 
 /* The inputs of one indicator for one period, loaded once (one dense
  * block read per level) and reused for any number of targets. */
@@ -114,6 +161,27 @@ int vg_aggregate_level(vg_agg_ctx *c, uint16_t level, uint32_t within,
 		       vg_agg_cb cb, void *ud, vg_error *err);
 
 
+/* ---- period=latest ------------------------------------------------------- */
+
+/* The periods worth trying for `ind`, newest first: those for which it,
+ * or an input of its rule, has stored points (of its periodicity). *out
+ * is malloc'd (the caller frees it), NULL when *n is 0. */
+int vg_agg_periods(vg_read *r, uint32_t ind, vg_period **out, size_t *n,
+		   vg_error *err);
+
+/* The most recent period at which `target` has a value of `ind`
+ * (published or computed), as of `as_of`; *out = 0 when none. */
+int vg_agg_latest(vg_read *r, uint32_t ind, uint32_t target, int64_t as_of,
+		  vg_membership_mode mode, vg_period *out, vg_error *err);
+
+/* The most recent period at which some territory of `level` within
+ * `within` (0: all) has a value of `ind`, stored or computed; *out = 0
+ * when none. */
+int vg_agg_latest_level(vg_read *r, uint32_t ind, uint16_t level,
+			uint32_t within, int64_t as_of,
+			vg_membership_mode mode, vg_period *out,
+			vg_error *err);
+
 /* ---- an explicit list of territories ----------------------------------- */
 
 #define VG_AGG_LIST_MAX 2000
@@ -142,6 +210,7 @@ int vg_compare(vg_agg_ctx *c, uint32_t target, vg_compare_cb cb, void *ud,
 
 typedef struct vg_rank {
 	uint32_t position; /* 1 = highest value; 0 when the target has none */
+	uint32_t position_asc; /* 1 = lowest value (ties share it); 0 too */
 	uint32_t count;    /* territories of its level within `within` with a
 			      value */
 	double percentile; /* share of those with a lower value, 0-100 */
@@ -158,11 +227,16 @@ int vg_rank_of(vg_agg_ctx *c, uint32_t target, uint32_t within, vg_rank *out,
 
 /* The portrait of a territory: for every indicator of the period's
  * periodicity, the vg_compare rows (the territory, its containers,
- * France). Indicators whose values cannot be computed (e.g. a rule that
- * names an undefined indicator) are reported through `err_cb` when given,
- * and skipped. */
-typedef int (*vg_profile_cb)(void *ud, uint32_t ind, const vg_agg_value *v,
-			     int depth);
+ * France), each with the period used. `period` 0 means latest: for every
+ * indicator, the most recent period at which the territory has a value;
+ * when it has none in any period (a count published only by
+ * département, asked for a commune), the most recent at which one of its
+ * containers has one, so that the rows still compare; when no row has a
+ * value in any period, one row for the territory with VG_WHY_NO_PERIOD
+ * and period 0. An indicator whose rule names an undefined indicator
+ * gives rows without values that say so (VG_WHY_UNDEFINED_INPUT). */
+typedef int (*vg_profile_cb)(void *ud, uint32_t ind, vg_period period,
+			     const vg_agg_value *v, int depth);
 int vg_profile(vg_read *r, uint32_t target, vg_period period, int64_t as_of,
 	       vg_membership_mode mode, vg_profile_cb cb, void *ud,
 	       vg_error *err);

@@ -404,6 +404,16 @@ int vg_read_series(vg_read *r, uint32_t ind, uint32_t terr, vg_period from,
 int vg_read_slice(vg_read *r, uint32_t ind, vg_period period, uint16_t level,
 		  uint32_t within, int64_t as_of, vg_point_cb cb, void *ud);
 
+/* The (period, level) pairs for which indicator `ind` has stored points
+ * (a dense cross-section block), in (period, level) order, without
+ * reading them: a cheap catalogue of what exists. A pair may hold only
+ * suppressed or missing points, or points newer than an `as_of`: callers
+ * that need a value check it. A non-zero return of cb stops and is
+ * returned. */
+typedef int (*vg_block_cb)(void *ud, vg_period period, uint16_t level);
+int vg_read_indicator_blocks(vg_read *r, uint32_t ind, vg_block_cb cb,
+			     void *ud);
+
 /* Every current point, optionally of one indicator (0: all), in
  * (indicator, territory, period) order. */
 int vg_read_points(vg_read *r, uint32_t ind, vg_point_cb cb, void *ud);

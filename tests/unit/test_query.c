@@ -874,11 +874,14 @@ Test(synthetic, min_max_none_status)
 	v = agg_at(s, "temp_min", "2022", VG_LATEST, "dep:44");
 	cr_assert_eq(v.value, 20);
 	cr_assert_eq(v.status, VG_STATUS_ESTIMATED);
-	/* Nothing within dep:75 for min: members, no value. */
+	/* Nothing within dep:75 for min: members, no value, and the
+	 * answer says that nothing is stored there. */
 	v = agg_at(s, "temp_min", "2022", VG_LATEST, "dep:75");
 	cr_assert(isnan(v.value));
 	cr_assert_eq(v.cov.members, 20);
+	cr_assert_eq(v.cov.missing, 20);
 	cr_assert(v.cov.partial);
+	cr_assert_eq(v.why, VG_WHY_NO_DATA);
 
 	/* `none`: published values only, nothing computed. */
 	v = agg_at(s, "population_totale", "2022", VG_LATEST, "dep:85");
@@ -942,6 +945,7 @@ Test(synthetic, as_of_before_revision)
 	cr_assert_eq(v.cov.members, 2);
 	cr_assert_eq(v.cov.with_data, 0);
 	cr_assert(v.cov.partial);
+	cr_assert_eq(v.why, VG_WHY_NO_DATA);
 	vg_store_close(s);
 	rm_tree(dir);
 }
@@ -953,24 +957,35 @@ Test(synthetic, context_errors)
 	char *dir = tmp_dir();
 	vg_store *s = open_store(dir);
 	define_geo(s);
-	/* Rules may name indicators defined later: the store accepts this
-	 * one, the engine must refuse it by name. */
+	/* Rules may name indicators defined later (by a plugin that has not
+	 * run yet): the store accepts this one, and the engine answers
+	 * without a value, naming the missing input. */
 	vg_batch *b;
 	OK(vg_batch_new(s, NULL, &b, &E));
 	vg_indicator bad = make_ind("bad_density", "ratio(nope, population)");
 	OK(vg_batch_indicator(b, &bad, &E));
 	OK(vg_batch_commit(b, NULL, &E));
+	PUT(s, 0, { "population", "com:85146", 20000, VG_STATUS_OK });
 	vg_read *r;
 	OK(vg_read_begin(s, &r, &E));
 	uint32_t pop, bid;
 	OK(vg_read_indicator_id(r, "population", &pop, &E));
 	OK(vg_read_indicator_id(r, "bad_density", &bid, &E));
 	vg_agg_ctx *c = NULL;
-	cr_assert_eq(vg_agg_ctx_new(r, bid, per("2022"), VG_LATEST, &c, &E),
-		     VG_ENOTFOUND);
-	cr_assert_null(c);
-	cr_assert(strstr(E.msg, "'nope'") && strstr(E.msg, "bad_density"),
-		  "%s", E.msg);
+	OK(vg_agg_ctx_new(r, bid, per("2022"), VG_LATEST, &c, &E));
+	uint32_t dep85;
+	OK(vg_read_territory_id(r, "dep:85", &dep85, &E));
+	vg_agg_value u;
+	OK(vg_agg_value_at(c, dep85, &u, &E));
+	cr_assert(isnan(u.value));
+	cr_assert_eq(u.why, VG_WHY_UNDEFINED_INPUT);
+	cr_assert_eq(u.why_input, 0);
+	char why[300];
+	vg_agg_explain(r, bid, &u, why, sizeof(why));
+	cr_assert(strstr(why, "'nope'") && strstr(why, "not defined"), "%s",
+		  why);
+	vg_agg_ctx_free(c);
+	c = NULL;
 	/* A yearly indicator asked for a month */
 	cr_assert_eq(vg_agg_ctx_new(r, pop, per("2022-03"), VG_LATEST, &c, &E),
 		     VG_EPERIOD);
@@ -1457,6 +1472,150 @@ Test(synthetic, reused_arrays_hold_nothing_stale)
 		cr_assert(isnan(v.value), "round %d: stale after a whole load",
 			  round);
 	}
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* ---- inputs stored at different levels ------------------------------------ */
+
+static void define_cross(vg_store *s)
+{
+	vg_batch *b;
+	OK(vg_batch_new(s, &(vg_batch_opts){ .origin = "x", .time = 1e9 + 1 },
+			&b, &E));
+	vg_indicator ind[] = {
+		make_ind("pharm", "sum"),
+		make_ind("pharm_density", "ratio(pharm, population, 1e5)"),
+		make_ind("wpop", "sum"),
+		make_ind("apl", "wmean(apl, wpop)"),
+	};
+	for (size_t i = 0; i < sizeof(ind) / sizeof(*ind); i++)
+		OK(vg_batch_indicator(b, &ind[i], &E));
+	OK(vg_batch_commit(b, NULL, &E));
+}
+
+/* A count published by département over populations by commune: each
+ * input aggregated to the département with its own rule (the population
+ * summed over the communes), then the ratio; the région pairs them by
+ * département; a commune lies below the count's level and is told so. */
+Test(cross_level, count_by_departement_population_by_commune)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_geo(s);
+	define_cross(s);
+	PUT(s, 0, { "pharm", "dep:85", 30, VG_STATUS_OK },
+	    { "pharm", "dep:44", 20, VG_STATUS_PROVISIONAL },
+	    { "population", "com:85146", 1000, VG_STATUS_OK },
+	    { "population", "com:85194", 9000, VG_STATUS_OK },
+	    { "population", "com:44109", 5000, VG_STATUS_OK });
+	q x;
+	q_open(&x, s, "pharm_density", "2022", VG_LATEST);
+	vg_agg_value v = q_at(&x, "dep:85");
+	assert_complete(&v, "dep:85");
+	cr_assert_float_eq(v.value, 30.0 / 10000 * 1e5, 1e-9, "%.17g",
+			   v.value);
+	cr_assert_eq(v.cov.members, 2);
+	cr_assert_eq(v.inputs[0].stored, 1);
+	cr_assert_eq(v.inputs[0].computed, 0);
+	cr_assert_eq(v.inputs[1].stored, 0);
+	cr_assert_eq(v.inputs[1].computed, 1);
+	uint16_t ldep;
+	OK(vg_read_level_id(x.r, "dep", &ldep, &E));
+	cr_assert_eq(v.inputs[0].level, ldep);
+	cr_assert_eq(v.inputs[1].level, ldep);
+
+	/* The région: summed by département, never a mean of densities. */
+	v = q_at(&x, "reg:52");
+	cr_assert_not(v.cov.partial);
+	cr_assert_eq(v.cov.with_data, 3);
+	cr_assert_float_eq(v.value, 50.0 / 15000 * 1e5, 1e-9, "%.17g",
+			   v.value);
+	cr_assert_eq(v.status, VG_STATUS_PROVISIONAL);
+	cr_assert_eq(v.cov.members, 3);
+	cr_assert_eq(v.inputs[1].computed, 2);
+	cr_assert_float_eq(v.cov.weight_total, 15000, 1e-9);
+
+	/* Below the count's level: no value, and the reason. */
+	const char *below[] = { "com:85146", "epci:248500589" };
+	for (int i = 0; i < 2; i++) {
+		v = q_at(&x, below[i]);
+		cr_assert(isnan(v.value), "%s", below[i]);
+		cr_assert_eq(v.why, VG_WHY_ABOVE, "%s: why %d", below[i],
+			     v.why);
+		cr_assert_eq(v.why_input, 0);
+		cr_assert_eq(v.why_terr, q_terr(&x, "dep:85"));
+		uint32_t id;
+		OK(vg_read_indicator_id(x.r, "pharm_density", &id, &E));
+		char why[300];
+		vg_agg_explain(x.r, id, &v, why, sizeof(why));
+		cr_assert(strstr(why, "pharm is stored for dep:85 (level dep)"),
+			  "%s", why);
+	}
+	/* France: Paris has neither: partial, the value over the others. */
+	v = q_at(&x, "fr");
+	cr_assert(v.cov.partial);
+	cr_assert_eq(v.cov.missing, 20);
+	cr_assert_float_eq(v.value, 50.0 / 15000 * 1e5, 1e-9);
+	q_close(&x);
+
+	/* A list of départements: the same numbers. */
+	vg_read *r;
+	OK(vg_read_begin(s, &r, &E));
+	uint32_t ids[2], dens;
+	OK(vg_read_territory_id(r, "dep:85", &ids[0], &E));
+	OK(vg_read_territory_id(r, "dep:44", &ids[1], &E));
+	OK(vg_read_indicator_id(r, "pharm_density", &dens, &E));
+	OK(vg_agg_value_list(r, dens, per("2022"), VG_LATEST, ids, 2, &v, &E));
+	cr_assert_float_eq(v.value, 50.0 / 15000 * 1e5, 1e-9, "%.17g",
+			   v.value);
+	vg_read_end(r);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* The population of one commune of the département is missing: the
+ * département's denominator is computed partial, and the value says so
+ * (never passed off as complete). */
+Test(cross_level, partial_input_makes_the_value_partial)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_geo(s);
+	define_cross(s);
+	PUT(s, 0, { "pharm", "dep:85", 30, VG_STATUS_OK },
+	    { "population", "com:85146", 1000, VG_STATUS_OK },
+	    { "population", "com:85194", 0, VG_STATUS_MISSING });
+	vg_agg_value v = agg_at(s, "pharm_density", "2022", VG_LATEST,
+				"dep:85");
+	cr_assert_eq(v.source, VG_SOURCE_COMPUTED);
+	cr_assert(v.cov.partial);
+	cr_assert_eq(v.inputs[1].computed_partial, 1);
+	cr_assert_float_eq(v.value, 30.0 / 1000 * 1e5, 1e-9);
+	vg_store_close(s);
+	rm_tree(dir);
+}
+
+/* wmean with its weight by département and its value by commune: the
+ * value, a mean, has no other rule than this one to be brought to the
+ * département: no value (and no endless recursion); with both by
+ * commune, the usual weighted mean. */
+Test(cross_level, wmean_weight_above_value)
+{
+	char *dir = tmp_dir();
+	vg_store *s = open_store(dir);
+	define_geo(s);
+	define_cross(s);
+	PUT(s, 0, { "apl", "com:85146", 3, VG_STATUS_OK },
+	    { "apl", "com:85194", 4, VG_STATUS_OK },
+	    { "wpop", "dep:85", 500, VG_STATUS_OK },
+	    { "apl", "com:44109", 2, VG_STATUS_OK },
+	    { "wpop", "com:44109", 100, VG_STATUS_OK });
+	vg_agg_value v = agg_at(s, "apl", "2022", VG_LATEST, "dep:85");
+	cr_assert(isnan(v.value), "%g", v.value);
+	cr_assert(v.cov.partial);
+	v = agg_at(s, "apl", "2022", VG_LATEST, "dep:44");
+	cr_assert_eq(v.value, 2);
 	vg_store_close(s);
 	rm_tree(dir);
 }
