@@ -11,8 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/sha256.h"
 #include "vigie/error.h"
 #include "vigie/plugin.h"
+#include "vigie/source.h"
 #include "vigie/store.h"
 
 /* Lua instructions between two checks of the deadline, the budget and the
@@ -109,61 +111,107 @@ struct vg_plugin {
 	size_t fetch_max;
 };
 
-/* ---- fetched sources (fetch.c) ---------------------------------------- */
+/* ---- the run (run.c) and its ctx bindings (ctx_*.c) ------------------ */
 
-/* Where the bytes of a source are: a local file (read in place) or memory
- * owned by the source. */
-typedef struct vg__source {
-	char *name;          /* URL or path, for messages */
-	char *path;          /* local file, or NULL */
-	unsigned char *data; /* owned, when path is NULL */
-	size_t len;
-	char checksum[72];   /* "sha256:..." */
-} vg__source;
+struct cJSON;
 
-/* Resolve and fetch `what` (http(s) URL, file:// URL, absolute path or a
- * path relative to a root). Local files must lie under one of the roots
- * (after resolving symlinks): else VG_ESANDBOX. Larger than max:
- * VG_ETOOBIG. HTTP errors, timeouts (deadline, CLOCK_MONOTONIC) and cancel
- * are VG_EIO/VG_ETIMEOUT/VG_ECANCELED. */
-int vg__fetch(const vg_plugin *p, const char *what, double deadline,
-	      const volatile int *cancel, vg__source *out, vg_error *err);
-void vg__source_clear(vg__source *s);
-/* The whole content (for JSON, xlsx, zip): memory sources return their
- * buffer, files are read (at most max bytes). *data owned by the caller
- * when *owned is set. */
-int vg__source_bytes(const vg__source *s, size_t max, unsigned char **data,
-		     size_t *len, bool *owned, vg_error *err);
+#define VG__DRY_SAMPLE 5 /* points shown per indicator by a dry run */
+#define VG__CTX_MT "vigie.ctx" /* metatable of the ctx object */
 
-/* ---- zip and xlsx (xlsx.c) -------------------------------------------- */
+/* One run of a plugin: what the bindings of `ctx` share. Lives on the
+ * stack of vg_plugin_run; found from the state through sb.user. */
+typedef struct vg__run {
+	const vg_plugin *p;
+	vg_store *s;
+	const vg_run_opts *o;
+	vg_run_result *res;
+	vg__sandbox sb;
+	vg_batch *b;
+	uint64_t *counts;     /* per declared indicator */
+	const char **ind_ptr; /* interned Lua strings of the codes (anchored
+				 in the registry): a pointer compare finds
+				 the indicator of most puts */
+	struct cJSON **samples; /* dry run: per declared indicator */
+	uint64_t territories;
+	/* caches of ctx:put */
+	int last_ind;
+	char last_per_s[VG_PERIOD_STRLEN];
+	size_t last_per_len;
+	vg_period last_per;
+	/* checksums of fetched sources */
+	vg_sha256 sum;
+	unsigned nsources;
+	char first_sum[72];
+} vg__run;
 
-/* Names of the members of a zip archive: calls cb for each. */
-int vg__zip_list(const unsigned char *data, size_t len, const char *name,
-		 void (*cb)(void *ud, const char *member), void *ud,
-		 vg_error *err);
-/* One member's bytes (malloc'd, caller frees), at most max bytes. */
-int vg__zip_read(const unsigned char *data, size_t len, const char *name,
-		 const char *member, size_t max, unsigned char **out,
-		 size_t *outlen, vg_error *err);
+/* The run of a ctx method: raises again if the sandbox was killed, and
+ * checks that argument 1 is the ctx object. */
+vg__run *vg__run_get(lua_State *L);
+void vg__run_log(vg__run *r, const char *level, const char *msg);
 
-/* A parsed worksheet: rows of cells as text (shared strings resolved,
- * numbers as written in the file, booleans "TRUE"/"FALSE"); empty cells
- * are NULL. */
-typedef struct vg__xlsx_row {
-	long line; /* the sheet's 1-based row number */
-	size_t ncells;
-	char **cells;
-} vg__xlsx_row;
-typedef struct vg__xlsx_sheet {
-	size_t nrows;
-	vg__xlsx_row *rows;
-} vg__xlsx_sheet;
+/* Raise a C-side error as a Lua error located at the plugin's line; a
+ * sandbox, deadline or cancel error kills the state (pcall cannot keep
+ * going after it). */
+int vg__raise(lua_State *L, const char *what, const vg_error *e);
 
-/* Read sheet `sheet` (its name, or "#3" for the third) of a workbook.
- * VG_ENOTFOUND names the sheets that exist. */
-int vg__xlsx_read(const unsigned char *data, size_t len, const char *name,
-		  const char *sheet, size_t max, vg__xlsx_sheet *out,
-		  vg_error *err);
-void vg__xlsx_free(vg__xlsx_sheet *s);
+/* A period argument: a string, or an integer year. With a run, the last
+ * one parsed is cached (ctx:put in a loop). */
+vg_period vg__arg_period(lua_State *L, vg__run *r, int idx);
+
+/* Options tables: unknown keys refused (naming the function), booleans
+ * checked. */
+void vg__check_opts(lua_State *L, int t, const char *fn,
+		    const char *const *known);
+int vg__opt_bool(lua_State *L, int t, const char *k, int dflt);
+
+/* The one guard: a userdata that owns a C pointer and frees it with
+ * free_fn when collected. C code that holds memory across a call that may
+ * raise (any Lua allocation: memory cap, deadline) pushes a guard first,
+ * hands it the pointer, and frees it itself on the normal path; an error
+ * that unwinds leaves the pointer to the collector. Never leaks. */
+typedef struct vg__guard {
+	void *p;
+	void (*free_fn)(void *);
+} vg__guard;
+vg__guard *vg__guard_push(lua_State *L, void (*free_fn)(void *));
+void vg__guard_set(vg__guard *g, void *p);
+void vg__guard_done(vg__guard *g); /* free now; idempotent */
+
+/* Row readers (ctx:csv, ctx:xlsx): rows reach Lua in batches of
+ * VG__ROWS_PER_BATCH through a small Lua iterator. */
+#define VG__ROWS_PER_BATCH 256
+void vg__rows_setup(lua_State *L); /* compile the iterator (setup) */
+int vg__push_rows_iter(lua_State *L, lua_CFunction batch, int handle);
+/* Refuse two header columns of the same name (the header table is at the
+ * top of the stack). */
+void vg__check_header(lua_State *L, const char *fn, const char *src,
+		      size_t n);
+
+/* Sources (ctx_sources.c). */
+vg_source *vg__source_push(lua_State *L); /* a new, empty source object */
+/* The source at idx: a source object, or a string fetched now. Leaves
+ * the source userdata at the top of the stack. */
+vg_source *vg__arg_source(lua_State *L, vg__run *r, int idx);
+/* The bytes of a source, for readers that need them whole: pushes a
+ * guard holding them when they were read from a file (*g, freed by
+ * vg__guard_done or the collector). Raises on error. */
+const unsigned char *vg__source_bytes(lua_State *L, const vg_source *s,
+				      size_t max, size_t *len, const char *fn,
+				      vg__guard **g);
+size_t vg__fetch_max(const vg_plugin *p);
+
+/* Metatables, created by run.c's setup. */
+void vg__ctx_sources_setup(lua_State *L);
+void vg__ctx_csv_setup(lua_State *L);
+void vg__ctx_zip_setup(lua_State *L);
+
+/* The methods of ctx, by group. */
+extern const luaL_Reg vg__ctx_points[];
+extern const luaL_Reg vg__ctx_territories[];
+extern const luaL_Reg vg__ctx_reads[];
+extern const luaL_Reg vg__ctx_sources[];
+extern const luaL_Reg vg__ctx_csv[];
+extern const luaL_Reg vg__ctx_json[];
+extern const luaL_Reg vg__ctx_zip[];
 
 #endif

@@ -19,20 +19,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lua/lua_int.h"
-#include "util/sha256.h"
+#include <time.h>
 
-void vg__source_clear(vg__source *s)
+#include "util/sha256.h"
+#include "vigie/source.h"
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void vg_source_clear(vg_source *s)
 {
 	free(s->name);
 	free(s->path);
 	free(s->data);
 	memset(s, 0, sizeof(*s));
-}
-
-static size_t fetch_max(const vg_plugin *p)
-{
-	return p->fetch_max ? p->fetch_max : VG_PLUGIN_FETCH_MAX_DEFAULT;
 }
 
 /* True when `path` (resolved) is `root` (resolved) or below it. */
@@ -44,7 +48,7 @@ static bool under(const char *path, const char *root)
 	return !strncmp(path, root, n) && (path[n] == '/' || path[n] == '\0');
 }
 
-static int local_file(const vg_plugin *p, const char *what, vg__source *out,
+static int local_file(const vg_source_opts *p, const char *what, vg_source *out,
 		      vg_error *err)
 {
 	const char *rel = what;
@@ -92,11 +96,11 @@ static int local_file(const vg_plugin *p, const char *what, vg__source *out,
 	if (stat(real, &st) || !S_ISREG(st.st_mode))
 		return vg_error_set(err, VG_EIO, "fetch '%s': %s is not a "
 				    "regular file", what, real);
-	if ((uint64_t)st.st_size > fetch_max(p))
+	if ((uint64_t)st.st_size > p->max)
 		return vg_error_set(err, VG_ETOOBIG,
 				    "fetch '%s': %lld bytes, more than the "
 				    "limit of %zu", what,
-				    (long long)st.st_size, fetch_max(p));
+				    (long long)st.st_size, p->max);
 	out->name = strdup(what);
 	out->path = strdup(real);
 	if (!out->name || !out->path)
@@ -204,11 +208,11 @@ static void curl_init(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int http(const vg_plugin *p, const char *url, double deadline,
-		const volatile int *cancel, vg__source *out, vg_error *err)
+static int http(const vg_source_opts *p, const char *url, vg_source *out,
+		vg_error *err)
 {
 	pthread_once(&curl_once, curl_init);
-	dl d = { .max = fetch_max(p), .deadline = deadline, .cancel = cancel };
+	dl d = { .max = p->max, .deadline = p->deadline, .cancel = p->cancel };
 	char data_path[PATH_MAX] = "", meta_path[PATH_MAX] = "",
 	     tmp_path[PATH_MAX] = "";
 	char old_etag[256] = "", old_mod[128] = "";
@@ -255,7 +259,7 @@ static int http(const vg_plugin *p, const char *url, double deadline,
 		snprintf(hbuf, sizeof(hbuf), "If-Modified-Since: %s", old_mod);
 		hdrs = curl_slist_append(hdrs, hbuf);
 	}
-	double left = deadline - vg__now();
+	double left = p->deadline > 0 ? p->deadline - now_mono() : 86400.0;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -353,13 +357,16 @@ static int http(const vg_plugin *p, const char *url, double deadline,
 	return 0;
 }
 
-int vg__fetch(const vg_plugin *p, const char *what, double deadline,
-	      const volatile int *cancel, vg__source *out, vg_error *err)
+int vg_source_fetch(const char *what, const vg_source_opts *p,
+		    vg_source *out, vg_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	int rc;
+	if (!p->max)
+		return vg_error_set(err, VG_EINVAL, "fetch '%s': no size limit "
+				    "given", what);
 	if (!strncmp(what, "http://", 7) || !strncmp(what, "https://", 8))
-		rc = http(p, what, deadline, cancel, out, err);
+		rc = http(p, what, out, err);
 	else if (strstr(what, "://") && strncmp(what, "file://", 7))
 		rc = vg_error_set(err, VG_ESANDBOX, "fetch '%s': only http, "
 				  "https, file:// and local paths are "
@@ -367,11 +374,11 @@ int vg__fetch(const vg_plugin *p, const char *what, double deadline,
 	else
 		rc = local_file(p, what, out, err);
 	if (rc)
-		vg__source_clear(out);
+		vg_source_clear(out);
 	return rc;
 }
 
-int vg__source_bytes(const vg__source *s, size_t max, unsigned char **data,
+int vg_source_bytes(const vg_source *s, size_t max, unsigned char **data,
 		     size_t *len, bool *owned, vg_error *err)
 {
 	*owned = false;

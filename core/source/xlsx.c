@@ -14,7 +14,7 @@
 #include <string.h>
 #include <zip.h>
 
-#include "lua/lua_int.h"
+#include "vigie/source.h"
 
 /* ---- zip ---------------------------------------------------------------- */
 
@@ -42,7 +42,7 @@ static int zopen(const unsigned char *data, size_t len, const char *name,
 	return 0;
 }
 
-int vg__zip_list(const unsigned char *data, size_t len, const char *name,
+int vg_zip_list(const unsigned char *data, size_t len, const char *name,
 		 void (*cb)(void *ud, const char *member), void *ud,
 		 vg_error *err)
 {
@@ -91,7 +91,7 @@ static int zread(zip_t *za, const char *name, const char *member, size_t max,
 	return 0;
 }
 
-int vg__zip_read(const unsigned char *data, size_t len, const char *name,
+int vg_zip_read(const unsigned char *data, size_t len, const char *name,
 		 const char *member, size_t max, unsigned char **out,
 		 size_t *outlen, vg_error *err)
 {
@@ -267,7 +267,7 @@ static void sst_chars(void *ud, const char *s, int len)
 /* ---- the sheet -------------------------------------------------------------- */
 
 typedef struct sheet_p {
-	vg__xlsx_sheet *out;
+	vg_xlsx_sheet *out;
 	size_t cap;
 	const sst *strings;
 	long row_no;
@@ -288,7 +288,7 @@ static long col_of(const char *ref)
 
 static void put_cell(sheet_p *p, char *text)
 {
-	vg__xlsx_row *row = &p->out->rows[p->out->nrows - 1];
+	vg_xlsx_row *row = &p->out->rows[p->out->nrows - 1];
 	size_t c = (size_t)p->col;
 	if (c >= 16384) {
 		free(text);
@@ -317,7 +317,7 @@ static void sh_start(void *ud, const char *el, const char **a)
 	if (!strcmp(l, "row")) {
 		if (p->out->nrows == p->cap) {
 			size_t cap = p->cap ? p->cap * 2 : 256;
-			vg__xlsx_row *nr = realloc(p->out->rows,
+			vg_xlsx_row *nr = realloc(p->out->rows,
 						   cap * sizeof(*nr));
 			if (!nr) {
 				p->oom = true;
@@ -329,7 +329,7 @@ static void sh_start(void *ud, const char *el, const char **a)
 		const char *r = attr(a, "r");
 		p->row_no = r ? strtol(r, NULL, 10) : p->row_no + 1;
 		p->out->rows[p->out->nrows++] =
-			(vg__xlsx_row){ p->row_no, 0, NULL };
+			(vg_xlsx_row){ p->row_no, 0, NULL };
 		p->col = -1;
 	} else if (!strcmp(l, "c") && p->out->nrows) {
 		const char *r = attr(a, "r"), *t = attr(a, "t");
@@ -390,7 +390,7 @@ static void sh_chars(void *ud, const char *s, int len)
 		sb_add(&p->val, s, (size_t)len);
 }
 
-void vg__xlsx_free(vg__xlsx_sheet *s)
+void vg_xlsx_free(vg_xlsx_sheet *s)
 {
 	for (size_t i = 0; i < s->nrows; i++) {
 		for (size_t c = 0; c < s->rows[i].ncells; c++)
@@ -409,8 +409,8 @@ static void sst_free(sst *x)
 	free(x->cur.p);
 }
 
-int vg__xlsx_read(const unsigned char *data, size_t len, const char *name,
-		  const char *sheet, size_t max, vg__xlsx_sheet *out,
+int vg_xlsx_read(const unsigned char *data, size_t len, const char *name,
+		  const char *sheet, size_t max, vg_xlsx_sheet *out,
 		  vg_error *err)
 {
 	memset(out, 0, sizeof(*out));
@@ -512,6 +512,6 @@ int vg__xlsx_read(const unsigned char *data, size_t len, const char *name,
 	free(b);
 	zip_discard(za);
 	if (rc)
-		vg__xlsx_free(out);
+		vg_xlsx_free(out);
 	return rc;
 }
