@@ -477,12 +477,9 @@ static int serve(daemon_state *st)
 		return 1;
 	}
 	vg_daemon_set_server(st->d, st->srv);
-	write_addr_file(st);
-	char addrs[4096];
-	vg_server_addrs(st->srv, addrs, sizeof(addrs));
-	for (char *line = strtok(addrs, "\n"); line; line = strtok(NULL, "\n"))
-		vg_info("listening on %s", line);
-	vg_info("serving %s (addresses in %s)", c->data, c->addr_file);
+	/* The handlers go in before the address file is written: a client
+	 * that waits for the file (tests, scripts) and sends SIGTERM at once
+	 * must get a drain, not the default action (exit 143). */
 	uv_signal_init(st->loop, &st->sigterm);
 	uv_signal_init(st->loop, &st->sigint);
 	uv_signal_init(st->loop, &st->sighup);
@@ -490,6 +487,12 @@ static int serve(daemon_state *st)
 	uv_signal_start(&st->sigterm, on_stop_signal, SIGTERM);
 	uv_signal_start(&st->sigint, on_stop_signal, SIGINT);
 	uv_signal_start(&st->sighup, on_hup, SIGHUP);
+	write_addr_file(st);
+	char addrs[4096];
+	vg_server_addrs(st->srv, addrs, sizeof(addrs));
+	for (char *line = strtok(addrs, "\n"); line; line = strtok(NULL, "\n"))
+		vg_info("listening on %s", line);
+	vg_info("serving %s (addresses in %s)", c->data, c->addr_file);
 	vg_daemon_start(st->d);
 	if (st->ready_fd >= 0) {
 		if (write(st->ready_fd, "K", 1) < 0)
